@@ -1,0 +1,51 @@
+# One entry point for everything: `make run` and `make test` create .venv when needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: setup run test test-unit test-integration test-ddblocal test-e2e test-infra lint typecheck build bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/python -m local $(RUN_ARGS)
+
+lint: setup
+	$(BIN)/ruff check layers functions local tests
+	$(BIN)/ruff format --check layers functions local tests
+
+typecheck: setup
+	$(BIN)/mypy layers/core/feedback_core functions
+
+test: lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: setup
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-ddblocal: setup
+	$(BIN)/python -m pytest tests/ddblocal $(PYTEST_ARGS)
+
+test-e2e: setup
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+test-infra: setup
+	$(BIN)/python -m pytest tests/infra $(PYTEST_ARGS)
+
+build: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template-file template.yaml
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

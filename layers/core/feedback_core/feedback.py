@@ -1,0 +1,100 @@
+"""The service's use cases: what each route does once the request is parsed."""
+
+from __future__ import annotations
+
+from feedback_core import services
+from feedback_core.access import caller_user
+from feedback_core.errors import PayloadTooLarge, Unauthorized, ValidationFailed
+from feedback_core.models import (
+    MAX_DETAILS_BYTES,
+    ErasureResult,
+    FeedbackPage,
+    FeedbackRecord,
+    FeedbackSubmission,
+    ListQuery,
+    Principal,
+    TokenClaims,
+    TokenRequest,
+    TokenResponse,
+)
+from feedback_core.observability import logger
+
+
+def verify_token(header_token: str | None, body_token: str | None = None) -> TokenClaims:
+    """The claims of the request's feedback token (header X-Feedback-Token or body field)."""
+    if header_token and body_token and header_token != body_token:
+        raise Unauthorized("X-Feedback-Token and feedback_token disagree; send one")
+    token = header_token or body_token
+    if not token:
+        raise Unauthorized("a feedback token is required (header X-Feedback-Token or body feedback_token)")
+    claims = services.token_verifier().verify(token)
+    logger.append_keys(project=claims.prj, run_id=claims.sub)
+    return claims
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """`If-Match: "3"` (or 3) → 3: the version the caller last saw; 0 means "must not exist yet"."""
+    if value is None:
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ValidationFailed(
+            "If-Match must be a record version, e.g. \"3\"",
+            details=[{"field": "If-Match", "message": "must be a non-negative integer version"}],
+        )
+    return int(text)
+
+
+def submit(
+    claims: TokenClaims, submission: FeedbackSubmission, expected_version: int | None = None
+) -> tuple[FeedbackRecord, bool]:
+    """Upserts the caller's feedback on the token's run. Returns (record, created)."""
+    if submission.details_size() > MAX_DETAILS_BYTES:
+        raise PayloadTooLarge(f"details must be at most {MAX_DETAILS_BYTES} bytes as JSON")
+    user_id = caller_user(claims, submission.user_id)
+    return services.feedback_store().submit(
+        project=claims.prj,
+        run_id=claims.sub,
+        user_id=user_id,
+        fields=submission.record_fields(),
+        session_id=claims.ses,
+        agent=claims.agt,
+        context=claims.ctx,
+        expected_version=expected_version,
+    )
+
+
+def read_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord | None:
+    return services.feedback_store().get(claims.prj, claims.sub, caller_user(claims, user_id))
+
+
+def retract_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord:
+    return services.feedback_store().retract(claims.prj, claims.sub, caller_user(claims, user_id))
+
+
+def issue_token(principal: Principal, request: TokenRequest) -> TokenResponse:
+    return services.token_issuer().issue(principal.project, request)
+
+
+def list_feedback(principal: Principal, query: ListQuery) -> FeedbackPage:
+    return services.feedback_store().list(principal.project, query, services.cursor_codec())
+
+
+def list_run(principal: Principal, run_id: str, limit: int, cursor: str | None) -> FeedbackPage:
+    return services.feedback_store().list_run(
+        principal.project, run_id, limit=limit, cursor=cursor, codec=services.cursor_codec()
+    )
+
+
+def read_user_run(principal: Principal, run_id: str, user_id: str) -> FeedbackRecord | None:
+    return services.feedback_store().get(principal.project, run_id, user_id)
+
+
+def remove(principal: Principal, run_id: str, user_id: str) -> FeedbackRecord:
+    return services.feedback_store().remove(principal.project, run_id, user_id, "admin")
+
+
+def erase_user(principal: Principal, user_id: str) -> ErasureResult:
+    deleted = services.feedback_store().erase_user(principal.project, user_id)
+    logger.info("erased a user's feedback", extra={"deleted": deleted})
+    return ErasureResult(deleted=deleted)

@@ -1,0 +1,219 @@
+"""Pydantic models of every request, response and stored record."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Outcome = Literal["positive", "negative"]
+Scope = Literal["tokens:write", "feedback:read", "feedback:write"]
+ALL_SCOPES: tuple[Scope, ...] = ("tokens:write", "feedback:read", "feedback:write")
+
+ANONYMOUS = "anonymous"
+"""The user id shared by every caller whose token has no user and who names none."""
+
+MAX_DETAILS_BYTES = 8 * 1024
+MAX_DETAILS_DEPTH = 5
+MAX_CONTEXT_BYTES = 1024
+
+
+def _printable(value: str) -> str:
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, strip_whitespace=False), AfterValidator(_printable)
+]
+"""run, user and session ids: any printable text up to 256 characters."""
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_printable)]
+ProjectName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a JSON value: a scalar is 0, {} or [] is 1."""
+    if isinstance(value, dict):
+        return 1 + max((json_depth(item) for item in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((json_depth(item) for item in value), default=0)
+    return 0
+
+
+def json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _small_object(limit: int) -> AfterValidator:
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        if json_size(value) > limit:
+            raise ValueError(f"must be at most {limit} bytes as JSON")
+        return value
+
+    return AfterValidator(check)
+
+
+TokenContext = Annotated[dict[str, Any], _small_object(MAX_CONTEXT_BYTES)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+# ---- requests --------------------------------------------------------------------------------------------
+
+
+class FeedbackSubmission(StrictModel):
+    """Body of POST /v1/feedback. Fields left out keep their stored value; `null` clears one."""
+
+    feedback_token: str | None = Field(None, max_length=8192, description="Or header X-Feedback-Token")
+    outcome: Outcome | None = None
+    score: int | None = Field(None, ge=-10, le=10, strict=True)
+    weight: float | None = Field(None, ge=0, le=1)
+    comment: str | None = Field(None, max_length=5000)
+    details: dict[str, Any] | None = Field(None, description="JSON object, at most 8 KB and depth 5")
+    tags: list[ShortText] | None = Field(None, max_length=10)
+    user_id: Identifier | None = Field(None, description="Only for tokens with no user bound")
+    source: ShortText | None = Field(None, description="Where the feedback came from, default 'web'")
+
+    @field_validator("details")
+    @classmethod
+    def _details_depth(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and json_depth(value) > MAX_DETAILS_DEPTH:
+            raise ValueError(f"must be nested at most {MAX_DETAILS_DEPTH} levels deep")
+        return value
+
+    @model_validator(mode="after")
+    def _has_feedback(self) -> FeedbackSubmission:
+        if self.outcome is None and self.score is None and self.comment is None:
+            raise ValueError("give at least one of outcome, score or comment")
+        return self
+
+    def details_size(self) -> int:
+        return 0 if self.details is None else json_size(self.details)
+
+    def record_fields(self) -> dict[str, Any]:
+        """The record fields this request sets (value) or clears (None)."""
+        fields = {"outcome", "score", "weight", "comment", "details", "tags", "source"}
+        return {name: getattr(self, name) for name in self.model_fields_set & fields}
+
+
+class TokenRequest(StrictModel):
+    """Body of POST /v1/tokens."""
+
+    run_id: Identifier
+    user_id: Identifier | None = None
+    session_id: Identifier | None = None
+    agent: ShortText | None = None
+    context: TokenContext | None = Field(None, description="Small JSON object copied onto the record")
+    ttl_seconds: int | None = Field(None, ge=1, strict=True)
+
+
+class ListQuery(StrictModel):
+    """Query string of GET /v1/feedback."""
+
+    start: str | None = None
+    end: str | None = None
+    outcome: Outcome | None = None
+    session_id: Identifier | None = None
+    user_id: Identifier | None = None
+    agent: ShortText | None = None
+    source: ShortText | None = None
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=4096)
+
+
+# ---- token -----------------------------------------------------------------------------------------------
+
+
+class TokenClaims(BaseModel):
+    """Verified claims of a feedback token."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    iss: str
+    aud: str
+    sub: str = Field(min_length=1, description="run id")
+    prj: str = Field(min_length=1, description="project")
+    uid: str | None = None
+    ses: str | None = None
+    agt: str | None = None
+    ctx: dict[str, Any] | None = None
+    iat: int
+    exp: int
+
+
+# ---- responses and records -------------------------------------------------------------------------------
+
+
+class TokenResponse(BaseModel):
+    feedback_token: str
+    expires_at: str
+
+
+class FeedbackRecord(BaseModel):
+    """One user's feedback on one run, as stored and as returned."""
+
+    feedback_id: str
+    project: str
+    run_id: str
+    user_id: str
+    session_id: str | None = None
+    agent: str | None = None
+    outcome: Outcome | None = None
+    score: int | None = None
+    weight: float = 1.0
+    comment: str | None = None
+    details: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    source: str = "web"
+    context: dict[str, Any] | None = None
+    created_at: str
+    updated_at: str
+    version: int
+    expires_at: int | None = None
+
+
+class FeedbackPage(BaseModel):
+    items: list[FeedbackRecord]
+    next_cursor: str | None = None
+
+
+class ErasureResult(BaseModel):
+    deleted: int
+
+
+class ApiKey(BaseModel):
+    """An API key as stored: only the SHA-256 of the secret is kept."""
+
+    key_hash: str
+    project: ProjectName
+    scopes: list[Scope]
+    name: str = ""
+    created_at: str
+    revoked: bool = False
+
+
+class Principal(BaseModel):
+    """Who is calling with an API key, as the authorizer resolved it."""
+
+    project: str
+    scopes: frozenset[str]
+    key_id: str = ""
+
+
+class PageQuery(StrictModel):
+    """Query string of GET /v1/runs/{run_id}/feedback."""
+
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=4096)
