@@ -1,0 +1,62 @@
+"""Shared fixtures: a clean AWS-free environment for every test and a counter of AWS calls."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from feedback_core import services
+
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 (moto's dummy credentials)
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "feedback",
+    "POWERTOOLS_METRICS_NAMESPACE": "FeedbackService",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No real AWS credentials or endpoints leak into a test, and no cached client or setting survives it."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    boto3.setup_default_session()
+    services.reset()
+    yield
+    services.reset()
+
+
+class AwsCalls:
+    """Counts the AWS API calls made by clients of the default boto3 session (created after it starts)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        boto3.DEFAULT_SESSION.events.register("before-call.*.*", self._record)  # type: ignore[union-attr]
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append((model.service_model.service_name, model.name))
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    def count(self, service: str | None = None) -> int:
+        return sum(1 for name, _ in self.calls if service is None or name == service)
+
+    def operations(self) -> Counter[str]:
+        return Counter(f"{service}:{operation}" for service, operation in self.calls)
+
+
+@pytest.fixture
+def aws_calls() -> AwsCalls:
+    return AwsCalls()

@@ -1,0 +1,104 @@
+"""Invoke the real Lambda handlers in-process with events built from the samples in events/."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib.util
+import json
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+FUNCTIONS = ROOT / "functions"
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of the Lambda context object that Powertools reads."""
+
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def load_function(name: str) -> ModuleType:
+    """functions/<name>/app.py as a module of its own (every function's file is called app.py)."""
+    module_name = f"function_{name}_app"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, FUNCTIONS / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+def http_event(
+    sample: str,
+    *,
+    body: Any = None,
+    raw_body: str | None = None,
+    headers: dict[str, str | None] | None = None,
+    query: dict[str, str] | None = None,
+    path_params: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event: the sample events/http_<sample>.json, edited."""
+    event = copy.deepcopy(sample_event(f"http_{sample}"))
+    for name, value in (headers or {}).items():
+        if value is None:
+            event["headers"].pop(name.lower(), None)
+        else:
+            event["headers"][name.lower()] = value
+    if raw_body is None and body is not None:
+        raw_body = json.dumps(body)
+    if raw_body is not None:
+        event["body"] = base64.b64encode(raw_body.encode()).decode() if base64_body else raw_body
+        event["isBase64Encoded"] = base64_body
+    if query is not None:
+        event["queryStringParameters"] = query
+        event["rawQueryString"] = "&".join(f"{key}={value}" for key, value in query.items())
+    if path_params is not None:
+        event["pathParameters"] = path_params
+        path = event["routeKey"].split(" ", 1)[1]
+        for key, value in path_params.items():
+            path = path.replace("{" + key + "}", value)
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = {"lambda": authorizer}
+    return event
+
+
+@dataclass
+class HttpResult:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def invoke_http(function: str, event: dict[str, Any]) -> HttpResult:
+    response = load_function(function).lambda_handler(event, FakeLambdaContext(function_name=function))
+    text = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        text = base64.b64decode(text).decode()
+    headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
+    body = json.loads(text) if text and "json" in headers.get("content-type", "") else text
+    return HttpResult(status=response["statusCode"], headers=headers, body=body)
