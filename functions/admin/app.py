@@ -1,7 +1,5 @@
 """Deletion routes for the product team (API key with feedback:write)."""
 
-from __future__ import annotations
-
 from http import HTTPStatus
 from typing import Any
 

@@ -4,8 +4,6 @@ It always lets the request through with the key's project and scopes (or `authen
 route answers in the service's JSON error format (401/403) and checks the scope it needs itself.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import event_source

@@ -1,7 +1,5 @@
 """POST /v1/tokens: a backend (API key with tokens:write) gets a feedback token for one run."""
 
-from __future__ import annotations
-
 from http import HTTPStatus
 from typing import Annotated, Any
 

@@ -1,7 +1,5 @@
 """Public metadata: JWKS, OpenAPI document, API docs page and health."""
 
-from __future__ import annotations
-
 import json
 from functools import cache
 from http import HTTPStatus

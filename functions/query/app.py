@@ -1,7 +1,5 @@
 """Read routes for the product team (API key with feedback:read)."""
 
-from __future__ import annotations
-
 from http import HTTPStatus
 from typing import Any
 

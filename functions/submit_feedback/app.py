@@ -1,7 +1,5 @@
 """Public feedback routes, authenticated by the feedback token: submit, read and retract one's own."""
 
-from __future__ import annotations
-
 from http import HTTPStatus
 from typing import Annotated, Any
 

@@ -1,0 +1,1 @@
+"""feedbackctl: administration commands for a deployed (or local) feedback service stack."""

@@ -1,0 +1,251 @@
+"""FeedbackStore against moto and against DynamoDB Local (real key conditions, GSIs and conditions)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from feedback_core.cursor import CursorCodec
+from feedback_core.errors import BadRequest, Conflict, NotFound, TooManyUpdates, ValidationFailed
+from feedback_core.models import ListQuery
+from feedback_core.store import FeedbackStore
+from tests.conftest import AwsCalls
+from tests.support.clock import ManualClock
+
+CODEC = CursorCodec(b"store-tests-cursor-secret-32byte")
+DAY = 86400
+
+
+def make_store(tables: Any, clock: ManualClock, **options: Any) -> FeedbackStore:
+    client, names = tables
+    settings = {"time_index_shards": 4, "retention_days": 90, "max_updates_per_record": 100} | options
+    return FeedbackStore(client, names["FeedbackTable"], clock=clock, **settings)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1_800_000_000)
+
+
+@pytest.fixture
+def store(feedback_tables: Any, clock: ManualClock) -> FeedbackStore:
+    return make_store(feedback_tables, clock)
+
+
+def submit(
+    store: FeedbackStore, clock: ManualClock, run: str = "run-1", user: str = "u-1", **kwargs: Any
+) -> Any:
+    clock.advance(1)
+    fields = kwargs.pop("fields", {"outcome": "positive"})
+    return store.submit(
+        project=kwargs.pop("project", "acme"), run_id=run, user_id=user, fields=fields, **kwargs
+    )
+
+
+def test_first_submit_creates_then_updates_keep_created_at(store: FeedbackStore, clock: ManualClock) -> None:
+    first, created = submit(store, clock, fields={"outcome": "positive", "score": 5, "comment": "good"})
+    assert created and first.version == 1
+    assert first.created_at == first.updated_at
+    assert first.expires_at == int(clock.now) + 90 * DAY
+    assert (first.weight, first.source) == (1.0, "web")
+    uuid.UUID(first.feedback_id)
+
+    second, created = submit(store, clock, fields={"outcome": "negative", "comment": None})
+    assert not created and second.version == 2
+    assert (second.feedback_id, second.created_at) == (first.feedback_id, first.created_at)
+    assert second.updated_at > first.updated_at
+    assert (second.outcome, second.score, second.comment) == ("negative", 5, None)
+    assert store.get("acme", "run-1", "u-1") == second
+
+
+def test_response_of_a_submit_equals_what_is_stored(store: FeedbackStore, clock: ManualClock) -> None:
+    record, _ = submit(
+        store,
+        clock,
+        session_id="s-1",
+        agent="bot",
+        context={"model": "m1"},
+        fields={
+            "outcome": "negative",
+            "score": -3,
+            "weight": 0.25,
+            "details": {"a": [1, 2.5]},
+            "tags": ["x"],
+        },
+    )
+    assert store.get("acme", "run-1", "u-1") == record
+    assert record.details == {"a": [1, 2.5]} and record.weight == 0.25
+
+
+def test_a_submit_is_exactly_one_dynamodb_call(
+    feedback_tables: Any, clock: ManualClock, aws_calls: AwsCalls, dynamodb_client_factory: Any
+) -> None:
+    _, names = feedback_tables
+    counted = make_store((dynamodb_client_factory(), names), clock)
+    aws_calls.reset()
+    submit(counted, clock)
+    submit(counted, clock, fields={"score": 1})
+    assert aws_calls.operations() == {"dynamodb:UpdateItem": 2}
+
+
+def test_updates_are_capped_per_record(feedback_tables: Any, clock: ManualClock) -> None:
+    store = make_store(feedback_tables, clock, max_updates_per_record=3)
+    for _ in range(3):
+        submit(store, clock)
+    with pytest.raises(TooManyUpdates) as refused:
+        submit(store, clock)
+    assert int(refused.value.headers["Retry-After"]) > 80 * DAY
+    assert store.get("acme", "run-1", "u-1").version == 3  # type: ignore[union-attr]
+    store.retract("acme", "run-1", "u-1")
+    assert submit(store, clock)[0].version == 1
+
+
+def test_if_match_versions(store: FeedbackStore, clock: ManualClock) -> None:
+    submit(store, clock, expected_version=0)
+    with pytest.raises(Conflict):
+        submit(store, clock, expected_version=0)
+    with pytest.raises(Conflict, match="version 1, not 5"):
+        submit(store, clock, expected_version=5)
+    assert submit(store, clock, expected_version=1)[0].version == 2
+    with pytest.raises(Conflict):
+        submit(store, clock, run="never-written", expected_version=1)
+
+
+def test_expired_records_are_hidden_and_replaced(store: FeedbackStore, clock: ManualClock) -> None:
+    old, _ = submit(store, clock, fields={"outcome": "positive", "comment": "old"})
+    clock.advance(90 * DAY)  # past expires_at; TTL has not deleted the item yet
+    assert store.get("acme", "run-1", "u-1") is None
+    assert store.list("acme", ListQuery(), CODEC).items == []
+    with pytest.raises(NotFound):
+        store.retract("acme", "run-1", "u-1")
+    fresh, created = submit(store, clock, fields={"outcome": "negative"})
+    assert created and fresh.version == 1 and fresh.comment is None
+    assert fresh.feedback_id != old.feedback_id and fresh.created_at > old.created_at
+
+
+def test_retention_zero_keeps_forever(feedback_tables: Any, clock: ManualClock) -> None:
+    store = make_store(feedback_tables, clock, retention_days=0)
+    record, _ = submit(store, clock)
+    assert record.expires_at is None
+    clock.advance(10_000 * DAY)
+    assert store.get("acme", "run-1", "u-1") == record
+
+
+def test_retract_and_admin_remove(store: FeedbackStore, clock: ManualClock) -> None:
+    submit(store, clock, user="u-1")
+    submit(store, clock, user="u-2")
+    assert store.retract("acme", "run-1", "u-1").user_id == "u-1"
+    with pytest.raises(NotFound):
+        store.retract("acme", "run-1", "u-1")
+    assert store.remove("acme", "run-1", "u-2", "admin").user_id == "u-2"
+    with pytest.raises(NotFound):
+        store.remove("acme", "run-1", "u-2", "admin")
+    assert store.list_run("acme", "run-1", limit=10, cursor=None, codec=CODEC).items == []
+
+
+def test_projects_are_isolated(store: FeedbackStore, clock: ManualClock) -> None:
+    submit(store, clock, project="acme", user="u-1")
+    submit(store, clock, project="other", user="u-1")
+    assert store.get("other", "run-1", "u-1").project == "other"  # type: ignore[union-attr]
+    assert [r.project for r in store.list("acme", ListQuery(), CODEC).items] == ["acme"]
+    assert [r.project for r in store.list("acme", ListQuery(user_id="u-1"), CODEC).items] == ["acme"]
+    assert store.erase_user("acme", "u-1") == 1
+    assert store.get("other", "run-1", "u-1") is not None
+
+
+def test_listing_is_newest_first_across_shards_and_pages_cover_everything(
+    store: FeedbackStore, clock: ManualClock
+) -> None:
+    written = [submit(store, clock, run=f"run-{i}", user=f"u-{i % 3}")[0] for i in range(23)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = store.list("acme", ListQuery(limit=5, cursor=cursor), CODEC)
+        seen += page.items
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == 5
+    assert [r.feedback_id for r in seen] == [r.feedback_id for r in reversed(written)]
+
+
+def test_exact_page_size_has_no_next_cursor(store: FeedbackStore, clock: ManualClock) -> None:
+    for i in range(4):
+        submit(store, clock, run=f"run-{i}")
+    page = store.list("acme", ListQuery(limit=4), CODEC)
+    assert len(page.items) == 4 and page.next_cursor is None
+
+
+def test_filters_use_indexes_and_combine(store: FeedbackStore, clock: ManualClock) -> None:
+    submit(store, clock, run="r1", user="alice", session_id="s1", agent="bot", fields={"outcome": "positive"})
+    submit(store, clock, run="r2", user="alice", session_id="s2", agent="bot", fields={"outcome": "negative"})
+    submit(store, clock, run="r3", user="bob", session_id="s1", agent="other", fields={"outcome": "negative"})
+    submit(store, clock, run="r4", user="anonymous", fields={"outcome": "negative", "source": "slack"})
+
+    def runs(**filters: Any) -> list[str]:
+        return [r.run_id for r in store.list("acme", ListQuery(**filters), CODEC).items]
+
+    assert runs() == ["r4", "r3", "r2", "r1"]
+    assert runs(user_id="alice") == ["r2", "r1"]
+    assert runs(user_id="anonymous") == ["r4"]
+    assert runs(session_id="s1") == ["r3", "r1"]
+    assert runs(session_id="s1", user_id="alice") == ["r1"]
+    assert runs(outcome="negative") == ["r4", "r3", "r2"]
+    assert runs(agent="bot", outcome="negative") == ["r2"]
+    assert runs(source="slack") == ["r4"]
+
+
+def test_time_window_start_inclusive_end_exclusive(store: FeedbackStore, clock: ManualClock) -> None:
+    records = [submit(store, clock, run=f"r{i}")[0] for i in range(4)]
+    window = ListQuery(start=records[1].created_at, end=records[3].created_at)
+    assert [r.run_id for r in store.list("acme", window, CODEC).items] == ["r2", "r1"]
+    with pytest.raises(ValidationFailed, match="start must be before end"):
+        store.list("acme", ListQuery(start=records[3].created_at, end=records[1].created_at), CODEC)
+    with pytest.raises(ValidationFailed, match="ISO 8601"):
+        store.list("acme", ListQuery(start="yesterday"), CODEC)
+
+
+def test_filtered_pages_are_full_even_when_matches_are_sparse(
+    store: FeedbackStore, clock: ManualClock
+) -> None:
+    for i in range(30):
+        submit(store, clock, run=f"r{i}", fields={"outcome": "negative" if i % 6 == 0 else "positive"})
+    first = store.list("acme", ListQuery(outcome="negative", limit=3), CODEC)
+    assert [r.run_id for r in first.items] == ["r24", "r18", "r12"]
+    second = store.list("acme", ListQuery(outcome="negative", limit=3, cursor=first.next_cursor), CODEC)
+    assert [r.run_id for r in second.items] == ["r6", "r0"] and second.next_cursor is None
+
+
+def test_cursor_cannot_be_reused_with_other_filters(store: FeedbackStore, clock: ManualClock) -> None:
+    for i in range(3):
+        submit(store, clock, run=f"r{i}")
+    cursor = store.list("acme", ListQuery(limit=1), CODEC).next_cursor
+    with pytest.raises(BadRequest):
+        store.list("acme", ListQuery(limit=1, outcome="positive", cursor=cursor), CODEC)
+    with pytest.raises(BadRequest):
+        store.list("other", ListQuery(limit=1, cursor=cursor), CODEC)
+
+
+def test_run_listing_pages_by_user(store: FeedbackStore, clock: ManualClock) -> None:
+    for user in ["a", "b", "c", "d", "e"]:
+        submit(store, clock, user=user)
+    submit(store, clock, run="run-2", user="z")
+    first = store.list_run("acme", "run-1", limit=3, cursor=None, codec=CODEC)
+    second = store.list_run("acme", "run-1", limit=3, cursor=first.next_cursor, codec=CODEC)
+    assert [r.user_id for r in first.items + second.items] == ["a", "b", "c", "d", "e"]
+    assert second.next_cursor is None
+
+
+def test_erasure_removes_every_record_of_the_user(store: FeedbackStore, clock: ManualClock) -> None:
+    for run in ["r1", "r2", "r3"]:
+        submit(store, clock, run=run, user="alice", session_id="s")
+        submit(store, clock, run=run, user="bob")
+    assert store.erase_user("acme", "alice") == 3
+    assert store.list("acme", ListQuery(user_id="alice"), CODEC).items == []
+    assert store.list("acme", ListQuery(session_id="s"), CODEC).items == []
+    assert len(store.list("acme", ListQuery(), CODEC).items) == 3
+    assert store.erase_user("acme", "alice") == 0
+    with pytest.raises(ValidationFailed):
+        store.erase_user("acme", "anonymous")
