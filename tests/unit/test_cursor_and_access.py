@@ -5,7 +5,7 @@ import pytest
 from feedback_core.access import authorizer_context, caller_user, require_scope
 from feedback_core.cursor import CursorCodec, query_scope
 from feedback_core.errors import BadRequest, Forbidden, Unauthorized
-from feedback_core.models import TokenClaims, Principal
+from feedback_core.models import Principal, TokenClaims
 
 CODEC = CursorCodec(b"0123456789abcdef0123456789abcdef")
 

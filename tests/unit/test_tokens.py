@@ -67,7 +67,13 @@ def test_issued_token_verifies_and_carries_the_binding(kms: Any, key_id: str, cl
         request(user_id="u-1", session_id="s-1", agent="bot", context={"model": "m1"}, ttl_seconds=600),
     )
     claims = verifier(kms, {key_id}, clock).verify(response.feedback_token)
-    assert (claims.sub, claims.prj, claims.uid, claims.ses, claims.agt) == ("run-1", "acme", "u-1", "s-1", "bot")
+    assert (claims.sub, claims.prj, claims.uid, claims.ses, claims.agt) == (
+        "run-1",
+        "acme",
+        "u-1",
+        "s-1",
+        "bot",
+    )
     assert claims.ctx == {"model": "m1"}
     assert claims.exp - claims.iat == 600
     assert response.expires_at == "2027-01-15T08:10:00.000Z"
@@ -80,11 +86,19 @@ def test_token_verifies_with_the_published_jwks_alone(kms: Any, key_id: str, clo
     jwks = PublicKeys(kms, frozenset({key_id})).jwks()
     assert jwks["keys"][0]["kid"] == key_id and jwks["keys"][0]["crv"] == "P-256"
     public_key = jwt.PyJWK(jwks["keys"][0]).key
-    claims = jwt.decode(token, public_key, algorithms=["ES256"], audience="feedback", options={"verify_exp": False, "verify_iat": False})
+    claims = jwt.decode(
+        token,
+        public_key,
+        algorithms=["ES256"],
+        audience="feedback",
+        options={"verify_exp": False, "verify_iat": False},
+    )
     assert claims["sub"] == "run-1"
 
 
-def test_issuing_makes_exactly_one_kms_call(kms: Any, key_id: str, clock: ManualClock, aws_calls: AwsCalls) -> None:
+def test_issuing_makes_exactly_one_kms_call(
+    kms: Any, key_id: str, clock: ManualClock, aws_calls: AwsCalls
+) -> None:
     kms_client = boto3.client("kms")  # created after the counter, so its calls are counted
     token_issuer = issuer(kms_client, key_id, clock)
     aws_calls.reset()
@@ -95,7 +109,9 @@ def test_issuing_makes_exactly_one_kms_call(kms: Any, key_id: str, clock: Manual
 def test_public_key_is_fetched_once_per_process(
     kms: Any, key_id: str, clock: ManualClock, aws_calls: AwsCalls
 ) -> None:
-    tokens = [issuer(kms, key_id, clock).issue("acme", request(run_id=f"r{i}")).feedback_token for i in range(5)]
+    tokens = [
+        issuer(kms, key_id, clock).issue("acme", request(run_id=f"r{i}")).feedback_token for i in range(5)
+    ]
     token_verifier = verifier(boto3.client("kms"), {key_id}, clock)
     aws_calls.reset()
     for token in tokens:
@@ -162,7 +178,9 @@ def test_garbage_is_rejected_without_aws_calls(
 def test_edited_claims_break_the_signature(
     kms: Any, key_id: str, clock: ManualClock, claims: dict[str, Any]
 ) -> None:
-    token = reshape(issuer(kms, key_id, clock).issue("acme", request(user_id="u-1")).feedback_token, claims=claims)
+    token = reshape(
+        issuer(kms, key_id, clock).issue("acme", request(user_id="u-1")).feedback_token, claims=claims
+    )
     with pytest.raises(Unauthorized):
         verifier(kms, {key_id}, clock).verify(token)
 
@@ -173,7 +191,9 @@ def test_other_issuer_is_rejected(kms: Any, key_id: str, clock: ManualClock) -> 
         verifier(kms, {key_id}, clock).verify(token)
 
 
-def test_key_of_another_stack_cannot_impersonate_an_allowed_kid(kms: Any, key_id: str, clock: ManualClock) -> None:
+def test_key_of_another_stack_cannot_impersonate_an_allowed_kid(
+    kms: Any, key_id: str, clock: ManualClock
+) -> None:
     foreign_key = new_key(kms)
     forged = issuer(kms, foreign_key, clock).issue("acme", request()).feedback_token
     forged = reshape(forged, header={"kid": key_id})
