@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY ?= 0
 
-.PHONY: setup run test test-unit test-integration test-ddblocal test-e2e test-infra lint typecheck build bench clean
+include mk/ddblocal.mk
+
+.PHONY: setup run test test-unit test-store test-integration test-ddblocal test-e2e test-infra lint typecheck build openapi clean
 
 setup: $(STAMP)
 
@@ -20,14 +23,17 @@ run: setup
 	$(BIN)/python -m local $(RUN_ARGS)
 
 lint: setup
-	$(BIN)/ruff check layers functions local tests
-	$(BIN)/ruff format --check layers functions local tests
+	$(BIN)/ruff check layers functions clients scripts tests
+	$(BIN)/ruff format --check layers functions clients scripts tests
 
 typecheck: setup
-	$(BIN)/mypy layers/core/feedback_core functions
+	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl
 
-test: lint typecheck
+test: lint typecheck ddblocal
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-store: setup ddblocal
+	$(BIN)/python -m pytest tests/store $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -35,7 +41,7 @@ test-unit: setup
 test-integration: setup
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
-test-ddblocal: setup
+test-ddblocal: setup ddblocal
 	$(BIN)/python -m pytest tests/ddblocal $(PYTEST_ARGS)
 
 test-e2e: setup
@@ -43,6 +49,9 @@ test-e2e: setup
 
 test-infra: setup
 	$(BIN)/python -m pytest tests/infra $(PYTEST_ARGS)
+
+openapi: setup
+	$(BIN)/python scripts/build_openapi.py
 
 build: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template-file template.yaml

@@ -12,6 +12,7 @@ from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.models import ListQuery, PageQuery, Principal
 from feedback_core.observability import logger, metrics, tracer
+from feedback_core.stats import StatsQuery
 
 app = FeedbackResolver()
 
@@ -47,6 +48,15 @@ def read_user_run_feedback(run_id: str, user_id: str) -> Response[Any]:
     if record is None:
         raise NotFound("no feedback from this user on this run")
     return json_response(HTTPStatus.OK, record)
+
+
+@app.get("/v1/stats", summary="Exact counts and score means per UTC day, or in total")
+@tracer.capture_method
+def read_stats() -> Response[Any]:
+    principal = _reader()
+    return json_response(
+        HTTPStatus.OK, feedback.read_stats(principal, StatsQuery.model_validate(_query_string()))
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

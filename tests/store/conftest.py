@@ -10,7 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.ddblocal.conftest import ddb_local, ddblocal_runtime
 from tests.support.ddblocal import create_tables_from_template
+
+__all__ = ["ddb_local", "ddblocal_runtime"]  # the session's DynamoDB Local, shared with tests/ddblocal
 
 ClientFactory = Callable[[], Any]
 

@@ -14,7 +14,9 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_kms import KMSClient
+    from mypy_boto3_sns import SNSClient
 
 _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
@@ -34,7 +36,17 @@ def kms() -> KMSClient:
     return boto3.client("kms", config=_CONFIG)
 
 
+@lru_cache(maxsize=1)
+def eventbridge() -> EventBridgeClient:
+    return boto3.client("events", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def sns() -> SNSClient:
+    return boto3.client("sns", config=_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch between emulators)."""
-    dynamodb.cache_clear()
-    kms.cache_clear()
+    for factory in (dynamodb, kms, eventbridge, sns):
+        factory.cache_clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from feedback_core import services
 from feedback_core.access import caller_user
 from feedback_core.errors import PayloadTooLarge, Unauthorized, ValidationFailed
@@ -18,6 +20,7 @@ from feedback_core.models import (
     TokenResponse,
 )
 from feedback_core.observability import logger
+from feedback_core.stats import StatsQuery, StatsResponse
 
 
 def verify_token(header_token: str | None, body_token: str | None = None) -> TokenClaims:
@@ -39,7 +42,7 @@ def parse_if_match(value: str | None) -> int | None:
     text = value.strip().removeprefix("W/").strip('"')
     if not text.isdigit():
         raise ValidationFailed(
-            "If-Match must be a record version, e.g. \"3\"",
+            'If-Match must be a record version, e.g. "3"',
             details=[{"field": "If-Match", "message": "must be a non-negative integer version"}],
         )
     return int(text)
@@ -92,6 +95,10 @@ def read_user_run(principal: Principal, run_id: str, user_id: str) -> FeedbackRe
 
 def remove(principal: Principal, run_id: str, user_id: str) -> FeedbackRecord:
     return services.feedback_store().remove(principal.project, run_id, user_id, "admin")
+
+
+def read_stats(principal: Principal, query: StatsQuery) -> StatsResponse:
+    return services.stats_store().query(principal.project, query, datetime.now(UTC).date())
 
 
 def erase_user(principal: Principal, user_id: str) -> ErasureResult:

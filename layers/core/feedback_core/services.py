@@ -9,7 +9,9 @@ from aws_lambda_powertools.utilities import parameters
 from feedback_core import aws
 from feedback_core.apikeys import ApiKeyStore
 from feedback_core.cursor import CursorCodec
+from feedback_core.events import Publisher
 from feedback_core.settings import get_settings
+from feedback_core.stats import StatsStore
 from feedback_core.store import FeedbackStore
 from feedback_core.tokens import PublicKeys, TokenIssuer, TokenVerifier
 
@@ -49,6 +51,17 @@ def token_verifier() -> TokenVerifier:
     return TokenVerifier(public_keys(), get_settings().token_issuer)
 
 
+@lru_cache(maxsize=1)
+def publisher() -> Publisher:
+    settings = get_settings()
+    return Publisher(aws.eventbridge(), aws.sns(), settings.event_bus_name, settings.topic_arn)
+
+
+@lru_cache(maxsize=1)
+def stats_store() -> StatsStore:
+    return StatsStore(aws.dynamodb(), get_settings().stats_table)
+
+
 def cursor_codec() -> CursorCodec:
     """Cursor signing key from Secrets Manager, cached by Powertools for an hour."""
     secret = parameters.get_secret(get_settings().cursor_secret_arn, max_age=CURSOR_SECRET_MAX_AGE_SECONDS)
@@ -59,6 +72,15 @@ def reset() -> None:
     """Forget every cached object (tests change settings and emulators between cases)."""
     get_settings.cache_clear()
     aws.reset_clients()
-    for factory in (feedback_store, api_key_store, token_issuer, public_keys, token_verifier):
+    factories = (
+        feedback_store,
+        api_key_store,
+        token_issuer,
+        public_keys,
+        token_verifier,
+        publisher,
+        stats_store,
+    )
+    for factory in factories:
         factory.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -49,8 +49,14 @@ RemovalActor = Literal["admin", "erasure"]
 
 
 def to_dynamo(value: Any) -> Any:
-    """Plain JSON-like values to what boto3's serializer accepts (floats become Decimals)."""
-    return json.loads(json.dumps(value), parse_float=Decimal)
+    """Plain values to what boto3's serializer accepts: floats become exact Decimals, recursively."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {key: to_dynamo(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_dynamo(item) for item in value]
+    return value
 
 
 def from_dynamo(value: Any) -> Any:
@@ -83,6 +89,12 @@ def table_key(project: str, run_id: str, user_id: str) -> Item:
 def time_shard(run_id: str, shards: int) -> int:
     """Spreads the time index over `shards` partitions by run, stable across processes."""
     return int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big") % shards
+
+
+def _used(placeholders: dict[str, Any], *expressions: str) -> dict[str, Any]:
+    """Only the placeholders the expressions use: DynamoDB refuses unused ones."""
+    tokens = set(re.findall(r"[#:][A-Za-z0-9_]+", " ".join(expressions)))
+    return {name: value for name, value in placeholders.items() if name in tokens}
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -187,6 +199,7 @@ class FeedbackStore:
         else:
             values[":expected"] = expected_version
             condition = f"#version = :expected AND #version < :cap AND {live}"
+        names, values = _used(names, expression, condition), _used(values, expression, condition)
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -486,14 +499,15 @@ class FeedbackStore:
                 names[f"#f{index_no}"] = name
                 values[f":f{index_no}"] = value
                 filter_parts.append(f"#f{index_no} = :f{index_no}")
+        filter_expression = " AND ".join(filter_parts)
         return self._pages(
             {
                 "TableName": self._table,
                 "IndexName": index,
                 "KeyConditionExpression": condition,
-                "FilterExpression": " AND ".join(filter_parts),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": serialize(values),
+                "FilterExpression": filter_expression,
+                "ExpressionAttributeNames": _used(names, condition, filter_expression),
+                "ExpressionAttributeValues": serialize(_used(values, condition, filter_expression)),
                 "ScanIndexForward": False,
                 "Limit": limit + 1,
             }
