@@ -82,7 +82,7 @@ def make_pipeline(sns_filter: dict[str, Any] | None = None) -> Pipeline:
     sqs = boto3.client("sqs")
     events = boto3.client("events")
     sns = boto3.client("sns")
-    bus = events.create_event_bus(Name="feedback")["EventBusArn"]
+    events.create_event_bus(Name="feedback")
     bus_queue = sqs.create_queue(QueueName="bus-events")["QueueUrl"]
     bus_queue_arn = sqs.get_queue_attributes(QueueUrl=bus_queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
