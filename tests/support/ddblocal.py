@@ -28,8 +28,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
@@ -445,6 +446,34 @@ class DynamoDBLocal:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
         }
+
+
+_shared: DynamoDBLocal | None = None
+_shared_users = 0
+_shared_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def shared_instance(jar: Path | None = None, java: str | None = None) -> Iterator[DynamoDBLocal]:
+    """One in-memory DynamoDB Local per process, however many fixtures ask for it.
+
+    A conftest that imports the ``ddb_local`` fixture defines it again, and pytest sets up each
+    definition once: both then get this same process, stopped when the last one lets go.
+    """
+    global _shared, _shared_users  # noqa: PLW0603
+    with _shared_lock:
+        if _shared is None or not _shared.running:
+            _shared = DynamoDBLocal(jar=jar, java=java).start()
+        instance = _shared
+        _shared_users += 1
+    try:
+        yield instance
+    finally:
+        with _shared_lock:
+            _shared_users -= 1
+            if _shared_users == 0 and _shared is not None:
+                _shared.stop()
+                _shared = None
 
 
 # ---------------------------------------------------------------------------------------- tables
