@@ -10,13 +10,19 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import TypeAdapter, ValidationError
 
 from feedback_core.apikeys import ApiKeyStore
+from feedback_core.errors import ServiceError
 from feedback_core.models import ALL_SCOPES, ProjectName
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 API_KEYS_OUTPUT = "ApiKeysTableName"
 
@@ -25,14 +31,18 @@ def _session(args: argparse.Namespace) -> boto3.session.Session:
     return boto3.session.Session(profile_name=args.profile, region_name=args.region)
 
 
-def _client(args: argparse.Namespace, service: str) -> Any:
-    return _session(args).client(service, endpoint_url=args.endpoint_url)
+def _dynamodb(args: argparse.Namespace) -> DynamoDBClient:
+    return _session(args).client("dynamodb", endpoint_url=args.endpoint_url)
+
+
+def _cloudformation(args: argparse.Namespace) -> CloudFormationClient:
+    return _session(args).client("cloudformation", endpoint_url=args.endpoint_url)
 
 
 def api_keys_table(args: argparse.Namespace) -> str:
     if args.table:
         return str(args.table)
-    stacks = _client(args, "cloudformation").describe_stacks(StackName=args.stack)["Stacks"]
+    stacks = _cloudformation(args).describe_stacks(StackName=args.stack)["Stacks"]
     outputs = {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
     if API_KEYS_OUTPUT not in outputs:
         raise SystemExit(
@@ -50,7 +60,7 @@ def create_key(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    store = ApiKeyStore(_client(args, "dynamodb"), api_keys_table(args))
+    store = ApiKeyStore(_dynamodb(args), api_keys_table(args))
     secret, key = store.create(project, args.scopes, args.name)
     print(
         json.dumps(
@@ -62,7 +72,7 @@ def create_key(args: argparse.Namespace) -> int:
 
 
 def revoke_key(args: argparse.Namespace) -> int:
-    ApiKeyStore(_client(args, "dynamodb"), api_keys_table(args)).revoke(args.key_hash)
+    ApiKeyStore(_dynamodb(args), api_keys_table(args)).revoke(args.key_hash)
     print(f"revoked {args.key_hash}", file=sys.stderr)
     return 0
 
@@ -91,7 +101,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    result: int = args.handler(args)
+    try:
+        result: int = args.handler(args)
+    except (ClientError, BotoCoreError, ServiceError) as error:
+        print(f"feedbackctl: {error}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 Clock = Callable[[], float]
 """Returns epoch seconds; injected so tests can move time (e.g. past a token's or record's expiry)."""
 
-system_clock: Clock = time.time
+
+def system_clock() -> float:
+    """The real time, looked up at each call (so a test can move `time.time`)."""
+    return time.time()
 
 
 def iso_timestamp(epoch_seconds: float) -> str:

@@ -1,0 +1,112 @@
+"""The template's own resources, created in moto, and the real handlers invoked in-process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from feedback_core import services
+from feedback_core.apikeys import ApiKeyStore
+from feedback_core.aws import dynamodb
+from tests.support.cloud import Stack, deploy_stack
+from tests.support.handlers import (
+    FakeLambdaContext,
+    HttpResult,
+    http_event,
+    invoke_http,
+    load_function,
+    sample_event,
+)
+
+FUNCTIONS = {
+    "issue_token": "IssueTokenFunction",
+    "submit_feedback": "SubmitFeedbackFunction",
+    "query": "QueryFunction",
+    "admin": "AdminFunction",
+    "authorizer": "AuthorizerFunction",
+    "meta": "MetaFunction",
+}
+PARAMETERS = {"MaxUpdatesPerRecord": "5", "TokenTtlSeconds": "3600", "TimeIndexShards": "3"}
+
+
+class Api:
+    """Calls handlers as API Gateway would: API-key routes first go through the authorizer function."""
+
+    def __init__(self, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.stack = stack
+        self._monkeypatch = monkeypatch
+        self._environment: dict[str, str] = {}
+
+    def use_function(self, function: str) -> None:
+        """Run with exactly the environment the template gives this function (clients rebuilt on change)."""
+        environment = self.stack.function_environment(FUNCTIONS[function])
+        if environment == self._environment:
+            return
+        for name in self._environment:
+            self._monkeypatch.delenv(name, raising=False)
+        for name, value in environment.items():
+            self._monkeypatch.setenv(name, value)
+        self._environment = environment
+        services.reset()
+
+    def authorize(self, authorization: str | None) -> dict[str, Any]:
+        event = sample_event("authorizer_request")
+        if authorization is None:
+            event["headers"].pop("authorization")
+        else:
+            event["headers"]["authorization"] = authorization
+        self.use_function("authorizer")
+        response: dict[str, Any] = load_function("authorizer").lambda_handler(event, _context("authorizer"))
+        assert response["isAuthorized"] is True
+        return dict(response["context"])
+
+    def call(self, function: str, sample: str, *, key: str | None = None, **event_fields: Any) -> HttpResult:
+        if key is not None:
+            event_fields["authorizer"] = self.authorize(f"Bearer {key}")
+            event_fields.setdefault("headers", {})["authorization"] = f"Bearer {key}"
+        event = http_event(sample, **event_fields)
+        self.use_function(function)
+        return invoke_http(function, event)
+
+    def create_key(self, project: str, *scopes: Any) -> str:
+        self.use_function("authorizer")
+        table = self.stack.outputs["ApiKeysTableName"]
+        secret, _ = ApiKeyStore(dynamodb(), table).create(project, scopes or ("tokens:write",))
+        return secret
+
+    def token(self, key: str, **request: Any) -> str:
+        response = self.call("issue_token", "issue_token", key=key, body={"run_id": "run-1", **request})
+        assert response.status == 201, response.body
+        return str(response.body["feedback_token"])
+
+    def submit(self, token: str | None, body: dict[str, Any], **event_fields: Any) -> HttpResult:
+        headers = {"x-feedback-token": token, **event_fields.pop("headers", {})}
+        return self.call("submit_feedback", "submit_feedback", body=body, headers=headers, **event_fields)
+
+
+def _context(function: str) -> Any:
+    return FakeLambdaContext(function_name=function)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with mock_aws():
+        yield deploy_stack(stack_name="feedback-it", parameters=PARAMETERS)
+
+
+@pytest.fixture
+def api(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Api:
+    return Api(stack, monkeypatch)
+
+
+@pytest.fixture
+def full_key(api: Api) -> str:
+    return api.create_key("acme", "tokens:write", "feedback:read", "feedback:write")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value)

@@ -1,0 +1,312 @@
+"""Every route, through the real handlers, on the template's resources in moto."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feedback_core.apikeys import ApiKeyStore, hash_key
+from feedback_core.aws import dynamodb
+from tests.conftest import AwsCalls
+from tests.integration.conftest import Api
+
+
+def test_submit_update_read_retract(api: Api, full_key: str) -> None:
+    token = api.token(
+        full_key, run_id="run-1", user_id="alice", session_id="s1", agent="bot", context={"m": 1}
+    )
+    created = api.submit(token, {"outcome": "positive", "score": 7, "comment": "great"})
+    assert created.status == 201
+    assert created.headers["etag"] == '"1"'
+    record = created.body
+    assert (record["run_id"], record["user_id"], record["session_id"], record["agent"]) == (
+        "run-1",
+        "alice",
+        "s1",
+        "bot",
+    )
+    assert record["context"] == {"m": 1}
+    assert record["project"] == "acme"
+
+    updated = api.submit(token, {"outcome": "negative"})
+    assert updated.status == 200
+    assert (updated.body["version"], updated.body["score"], updated.body["outcome"]) == (2, 7, "negative")
+
+    mine = api.call("submit_feedback", "read_own_feedback", headers={"x-feedback-token": token})
+    assert mine.status == 200
+    assert mine.body == updated.body
+
+    assert (
+        api.call("submit_feedback", "retract_own_feedback", headers={"x-feedback-token": token}).status == 204
+    )
+    assert api.call("submit_feedback", "read_own_feedback", headers={"x-feedback-token": token}).status == 404
+    assert (
+        api.call("submit_feedback", "retract_own_feedback", headers={"x-feedback-token": token}).status == 404
+    )
+
+
+def test_token_in_body_and_base64_body(api: Api, full_key: str) -> None:
+    token = api.token(full_key, user_id="alice")
+    body = {"feedback_token": token, "outcome": "positive"}
+    response = api.call("submit_feedback", "submit_feedback", body=body, headers={"x-feedback-token": None})
+    assert response.status == 201
+    response = api.call(
+        "submit_feedback",
+        "submit_feedback",
+        raw_body=json.dumps({"outcome": "negative"}),
+        base64_body=True,
+        headers={"x-feedback-token": token},
+    )
+    assert response.status == 200
+    assert response.body["outcome"] == "negative"
+
+
+def test_aws_call_counts(api: Api, full_key: str, aws_calls: AwsCalls) -> None:
+    token = api.token(full_key, user_id="alice")
+    api.submit(token, {"outcome": "positive"})  # warms the public key cache
+    aws_calls.reset()
+    assert api.submit(token, {"outcome": "negative"}).status == 200
+    assert aws_calls.operations() == {"dynamodb:UpdateItem": 1}
+
+    aws_calls.reset()
+    expired = api.token(full_key, ttl_seconds=1)
+    aws_calls.reset()
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for bad in ["not-a-token", forged.split(".")[0] + ".e30.sig"]:
+        assert api.submit(bad, {"outcome": "positive"}).status == 401
+    assert aws_calls.count() == 0
+    assert expired
+
+
+def test_issuing_a_token_is_one_kms_call(api: Api, full_key: str, aws_calls: AwsCalls) -> None:
+    authorizer_context = api.authorize(f"Bearer {full_key}")
+    for run in ["a", "b"]:
+        aws_calls.reset()
+        response = api.call("issue_token", "issue_token", body={"run_id": run}, authorizer=authorizer_context)
+        assert response.status == 201
+        assert aws_calls.operations() == {"kms:Sign": 1}
+
+
+def test_expired_token_costs_no_aws_call(
+    api: Api, full_key: str, aws_calls: AwsCalls, monkeypatch: Any
+) -> None:
+    token = api.token(full_key, ttl_seconds=1)
+    api.use_function("submit_feedback")
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 5)
+    aws_calls.reset()
+    response = api.submit(token, {"outcome": "positive"})
+    assert response.status == 401
+    assert "expired" in response.body["error"]["message"]
+    assert aws_calls.count() == 0
+
+
+def test_a_token_for_run_a_cannot_touch_run_b(api: Api, full_key: str) -> None:
+    token_a = api.token(full_key, run_id="run-a", user_id="alice")
+    token_b = api.token(full_key, run_id="run-b", user_id="alice")
+    assert api.submit(token_b, {"outcome": "positive"}).status == 201
+    refused = api.submit(token_a, {"outcome": "negative", "run_id": "run-b"})
+    assert refused.status == 422
+    assert api.submit(token_a, {"outcome": "negative"}).status == 201
+    assert (
+        api.call("submit_feedback", "retract_own_feedback", headers={"x-feedback-token": token_a}).status
+        == 204
+    )
+    remaining = api.call(
+        "query", "read_user_run_feedback", key=full_key, path_params={"run_id": "run-b", "user_id": "alice"}
+    )
+    assert remaining.status == 200
+    assert remaining.body["outcome"] == "positive"
+
+
+def test_a_bound_token_rejects_another_user(api: Api, full_key: str) -> None:
+    token = api.token(full_key, user_id="alice")
+    refused = api.submit(token, {"outcome": "positive", "user_id": "mallory"})
+    assert refused.status == 403
+    assert refused.body["error"]["code"] == "forbidden"
+    headers = {"x-feedback-token": token}
+    assert (
+        api.call("submit_feedback", "read_own_feedback", headers=headers, query={"user_id": "mallory"}).status
+        == 403
+    )
+    assert api.submit(token, {"outcome": "positive", "user_id": "alice"}).status == 201
+
+
+def test_unbound_token_names_its_user_or_is_anonymous(api: Api, full_key: str) -> None:
+    token = api.token(full_key)
+    assert api.submit(token, {"outcome": "positive", "user_id": "bob"}).body["user_id"] == "bob"
+    assert api.submit(token, {"outcome": "negative"}).body["user_id"] == "anonymous"
+    headers = {"x-feedback-token": token}
+    mine = api.call("submit_feedback", "read_own_feedback", headers=headers, query={"user_id": "bob"})
+    assert mine.body["outcome"] == "positive"
+
+
+def test_a_key_never_sees_another_projects_data(api: Api, full_key: str) -> None:
+    other_key = api.create_key("globex", "tokens:write", "feedback:read", "feedback:write")
+    api.submit(api.token(other_key, run_id="run-1", user_id="alice"), {"outcome": "negative"})
+    api.submit(api.token(full_key, run_id="run-1", user_id="alice"), {"outcome": "positive"})
+
+    listed = api.call("query", "list_feedback", key=full_key, query={})
+    assert [item["project"] for item in listed.body["items"]] == ["acme"]
+    run = api.call("query", "list_run_feedback", key=full_key, path_params={"run_id": "run-1"})
+    assert [(item["project"], item["outcome"]) for item in run.body["items"]] == [("acme", "positive")]
+    assert api.call("admin", "erase_user_feedback", key=full_key, path_params={"user_id": "alice"}).body == {
+        "deleted": 1
+    }
+    theirs = api.call(
+        "query", "read_user_run_feedback", key=other_key, path_params={"run_id": "run-1", "user_id": "alice"}
+    )
+    assert theirs.body["outcome"] == "negative"
+
+
+def test_scopes_and_keys(api: Api, full_key: str) -> None:
+    reader = api.create_key("acme", "feedback:read")
+    assert api.call("issue_token", "issue_token", key=reader, body={"run_id": "r"}).status == 403
+    params = {"run_id": "r", "user_id": "u"}
+    assert api.call("admin", "remove_feedback", key=reader, path_params=params).status == 403
+    assert api.call("query", "list_feedback", key=reader, query={}).status == 200
+
+    unknown = api.call("query", "list_feedback", key="fbk_" + "x" * 43, query={})
+    assert unknown.status == 401
+    assert unknown.body["error"]["code"] == "unauthorized"
+    malformed = api.call("query", "list_feedback", query={}, authorizer=api.authorize("Basic abc"))
+    assert malformed.status == 401
+
+    ApiKeyStore(dynamodb(), api.stack.outputs["ApiKeysTableName"]).revoke(hash_key(reader))
+    assert api.call("query", "list_feedback", key=reader, query={}).status == 401
+
+
+def test_listing_with_filters_and_cursor(api: Api, full_key: str) -> None:
+    for index in range(7):
+        token = api.token(full_key, run_id=f"run-{index}", user_id=f"user-{index % 2}", session_id="s")
+        api.submit(token, {"outcome": "negative" if index % 3 == 0 else "positive"})
+    seen, cursor = [], None
+    while True:
+        query = {"limit": "3", "outcome": "positive"} | ({"cursor": cursor} if cursor else {})
+        page = api.call("query", "list_feedback", key=full_key, query=query)
+        assert page.status == 200
+        seen += [item["run_id"] for item in page.body["items"]]
+        cursor = page.body["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ["run-5", "run-4", "run-2", "run-1"]
+    by_user = api.call("query", "list_feedback", key=full_key, query={"user_id": "user-0", "session_id": "s"})
+    assert [item["run_id"] for item in by_user.body["items"]] == ["run-6", "run-4", "run-2", "run-0"]
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"limit": "0"}, 422),
+        ({"limit": "101"}, 422),
+        ({"limit": "abc"}, 422),
+        ({"outcome": "maybe"}, 422),
+        ({"start": "not-a-date"}, 422),
+        ({"unknown": "1"}, 422),
+        ({"cursor": "garbage"}, 400),
+        ({"cursor": "eyJiZWZvcmUiOiJ4In0.AAAAAAAAAAAAAAAAAAAAAA"}, 400),
+    ],
+)
+def test_listing_rejects_bad_queries(api: Api, full_key: str, query: dict[str, str], status: int) -> None:
+    response = api.call("query", "list_feedback", key=full_key, query=query)
+    assert response.status == status
+    assert response.body["error"]["message"]
+
+
+def test_admin_removal_and_erasure(api: Api, full_key: str) -> None:
+    for run in ["r1", "r2"]:
+        api.submit(api.token(full_key, run_id=run, user_id="alice"), {"outcome": "positive"})
+    params = {"run_id": "r1", "user_id": "alice"}
+    assert api.call("admin", "remove_feedback", key=full_key, path_params=params).status == 204
+    assert api.call("admin", "remove_feedback", key=full_key, path_params=params).status == 404
+    assert api.call("query", "read_user_run_feedback", key=full_key, path_params=params).status == 404
+    erased = api.call("admin", "erase_user_feedback", key=full_key, path_params={"user_id": "alice"})
+    assert (erased.status, erased.body) == (200, {"deleted": 1})
+    anonymous = api.call("admin", "erase_user_feedback", key=full_key, path_params={"user_id": "anonymous"})
+    assert anonymous.status == 422
+
+
+def test_status_codes_for_bad_submissions(api: Api, full_key: str) -> None:
+    token = api.token(full_key, user_id="alice")
+    headers = {"x-feedback-token": token}
+
+    def post(**fields: Any) -> Any:
+        return api.call(
+            "submit_feedback", "submit_feedback", headers=headers | fields.pop("headers", {}), **fields
+        )
+
+    malformed = post(raw_body="{not json")
+    assert (malformed.status, malformed.body["error"]["code"]) == (400, "bad_request")
+    assert post(raw_body="x" * 40_000).status == 413
+    assert post(body={"outcome": "positive", "details": {"k": "v" * 9000}}).status == 413
+    assert post(raw_body="outcome=positive", headers={"content-type": "text/plain"}).status == 415
+    invalid = post(body={"outcome": "great", "score": 99})
+    assert invalid.status == 422
+    fields = {item["field"] for item in invalid.body["error"]["details"]}
+    assert fields == {"outcome", "score"}
+    assert "outcome" in invalid.body["error"]["message"]
+    assert post(body={"tags": ["only"]}).status == 422
+    assert post(body=[1, 2]).status == 422
+    assert post(body={"outcome": "positive"}, headers={"x-feedback-token": None}).status == 401
+
+    assert post(body={"outcome": "positive"}, headers={"if-match": '"0"'}).status == 201
+    conflict = post(body={"outcome": "negative"}, headers={"if-match": '"7"'})
+    assert conflict.status == 409
+    assert post(body={"outcome": "negative"}, headers={"if-match": "abc"}).status == 422
+    assert post(body={"outcome": "negative"}, headers={"if-match": '"1"'}).status == 200
+    for _ in range(3):
+        assert post(body={"score": 1}).status == 200
+    capped = post(body={"score": 2})
+    assert capped.status == 429
+    assert int(capped.headers["retry-after"]) > 0
+
+
+def test_token_request_validation(api: Api, full_key: str) -> None:
+    assert (
+        api.call("issue_token", "issue_token", key=full_key, body={"run_id": "r", "ttl_seconds": 3601}).status
+        == 422
+    )
+    assert api.call("issue_token", "issue_token", key=full_key, body={"user_id": "u"}).status == 422
+    assert api.call("issue_token", "issue_token", key=full_key, raw_body="[").status == 400
+
+
+def test_meta_routes(api: Api) -> None:
+    health = api.call("meta", "health")
+    assert (health.status, health.body) == (200, {"status": "ok"})
+    jwks = api.call("meta", "jwks")
+    assert jwks.status == 200
+    assert [key["kid"] for key in jwks.body["keys"]] == [api.stack.outputs["TokenKeyId"]]
+    assert jwks.body["keys"][0]["kty"] == "EC"
+    spec = api.call("meta", "openapi")
+    assert spec.status == 200
+    assert "/v1/feedback" in spec.body["paths"]
+    docs = api.call("meta", "docs")
+    assert docs.status == 200
+    assert "openapi.json" in docs.body
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+fields = st.sampled_from(
+    ["outcome", "score", "weight", "comment", "details", "tags", "user_id", "source", "x"]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(fields, json_values, max_size=6) | json_values)
+def test_no_body_makes_a_server_error(api: Api, full_key: str, body: Any) -> None:
+    token = getattr(api, "_fuzz_token", None) or api.token(full_key)
+    api._fuzz_token = token  # type: ignore[attr-defined]
+    response = api.submit(token, body)
+    assert response.status < 500, response.body
+    assert response.status in {200, 201, 403, 413, 422}
