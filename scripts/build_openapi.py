@@ -11,10 +11,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from feedback_core.models import ListQuery, PageQuery
+from feedback_core.stats import StatsQuery
+
 ROOT = Path(__file__).resolve().parents[1]
 API_FUNCTIONS = ["issue_token", "submit_feedback", "query", "admin", "meta"]
 TARGET = ROOT / "functions" / "meta" / "openapi.json"
-API_KEY_TAG = "API key"
+QUERY_MODELS: dict[str, type[BaseModel]] = {
+    "/v1/feedback": ListQuery,
+    "/v1/runs/{run_id}/feedback": PageQuery,
+    "/v1/stats": StatsQuery,
+}
 
 
 def _app(name: str) -> Any:
@@ -24,6 +33,16 @@ def _app(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.app
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """Query strings validated by a model in the handler, described as OpenAPI parameters."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": field}
+        for name, field in schema["properties"].items()
+    ]
 
 
 def build() -> dict[str, Any]:
@@ -46,6 +65,8 @@ def build() -> dict[str, Any]:
         schemas = schema.get("components", {}).get("schemas", {})
         document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
         document |= {key: value for key, value in schema.items() if key not in ("paths", "components")}
+    for path, model in QUERY_MODELS.items():
+        document["paths"][path]["get"]["parameters"] = _query_parameters(model)
     document["components"]["securitySchemes"] = {
         "apiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer fbk_..."},
         "feedbackToken": {"type": "apiKey", "in": "header", "name": "X-Feedback-Token"},
