@@ -6,10 +6,13 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from feedback_core.cursor import CursorCodec
 from feedback_core.errors import BadRequest, Conflict, NotFound, TooManyUpdates, ValidationFailed
-from feedback_core.models import ListQuery
+from feedback_core.models import FeedbackSubmission, ListQuery
 from feedback_core.store import FeedbackStore
 from tests.conftest import AwsCalls
 from tests.support.clock import ManualClock
@@ -249,3 +252,41 @@ def test_erasure_removes_every_record_of_the_user(store: FeedbackStore, clock: M
     assert store.erase_user("acme", "alice") == 0
     with pytest.raises(ValidationFailed):
         store.erase_user("acme", "anonymous")
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**45), max_value=10**45)
+    | st.floats()
+    | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=15,
+)
+submissions = st.fixed_dictionaries(
+    {"outcome": st.sampled_from(["positive", "negative"])},
+    optional={
+        "score": st.integers(-12, 12),
+        "weight": st.floats(),
+        "comment": st.text(max_size=50),
+        "details": st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+        "tags": st.lists(st.text(max_size=70), max_size=11),
+        "source": st.text(max_size=70),
+    },
+)
+
+
+@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=submissions)
+def test_every_valid_submission_is_storable(
+    store: FeedbackStore, clock: ManualClock, body: dict[str, Any]
+) -> None:
+    """The request models refuse exactly what DynamoDB would refuse (checked on DynamoDB Local)."""
+    try:
+        submission = FeedbackSubmission.model_validate(body)
+    except ValidationError:
+        return
+    record, _ = submit(store, clock, fields=submission.record_fields())
+    assert store.get("acme", "run-1", "u-1") == record

@@ -44,6 +44,14 @@ def test_null_clears_and_absent_keeps() -> None:
         ({"outcome": "positive", "user_id": ""}, "user_id"),
         ({"outcome": "positive", "user_id": "a\nb"}, "user_id"),
         ({"outcome": "positive", "unexpected": 1}, "unexpected"),
+        ({"comment": "lone \ud800 surrogate"}, "comment"),
+        ({"outcome": "positive", "details": {"n": float("nan")}}, "details"),
+        ({"outcome": "positive", "details": {"n": float("inf")}}, "details"),
+        ({"outcome": "positive", "details": {"n": 10**40}}, "details"),
+        ({"outcome": "positive", "details": {"n": 1e-200}}, "details"),
+        ({"outcome": "positive", "details": {"": 1}}, "details"),
+        ({"outcome": "positive", "details": {"k": ["\udfff"]}}, "details"),
+        ({"outcome": "positive", "tags": ["\ud800"]}, "tags.0"),
     ],
 )
 def test_invalid_fields_are_named(fields: dict[str, Any], bad_field: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,10 +28,52 @@ MAX_DETAILS_DEPTH = 5
 MAX_CONTEXT_BYTES = 1024
 
 
+# DynamoDB numbers: at most 38 significant digits, magnitude between 1e-130 and 1e126.
+MAX_NUMBER_DIGITS = 38
+MAX_NUMBER_MAGNITUDE = 1e126
+MIN_NUMBER_MAGNITUDE = 1e-130
+
+
+def _unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
 def _printable(value: str) -> str:
     if any(ord(char) < 32 or ord(char) == 127 for char in value):
         raise ValueError("must not contain control characters")
-    return value
+    return _unicode(value)
+
+
+def _storable(value: Any) -> None:
+    """Raises ValueError for JSON values DynamoDB cannot store: NaN, infinities, numbers beyond its
+    range or precision, invalid Unicode, empty object keys."""
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, str):
+        _unicode(value)
+    elif isinstance(value, int):
+        if len(str(abs(value))) > MAX_NUMBER_DIGITS:
+            raise ValueError(f"numbers may have at most {MAX_NUMBER_DIGITS} digits")
+    elif isinstance(value, float):
+        if (
+            not math.isfinite(value)
+            or abs(value) >= MAX_NUMBER_MAGNITUDE
+            or (value and abs(value) < MIN_NUMBER_MAGNITUDE)
+        ):
+            raise ValueError("numbers must be finite and between 1e-130 and 1e126 in magnitude")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not key:
+                raise ValueError("object keys must not be empty")
+            _unicode(key)
+            _storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
 
 
 Identifier = Annotated[
@@ -54,8 +97,14 @@ def json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
+def _storable_number(value: float) -> float:
+    _storable(value)
+    return value
+
+
 def _small_object(limit: int) -> AfterValidator:
     def check(value: dict[str, Any]) -> dict[str, Any]:
+        _storable(value)
         if json_size(value) > limit:
             raise ValueError(f"must be at most {limit} bytes as JSON")
         return value
@@ -79,8 +128,8 @@ class FeedbackSubmission(StrictModel):
     feedback_token: str | None = Field(None, max_length=8192, description="Or header X-Feedback-Token")
     outcome: Outcome | None = None
     score: int | None = Field(None, ge=-10, le=10, strict=True)
-    weight: float | None = Field(None, ge=0, le=1)
-    comment: str | None = Field(None, max_length=5000)
+    weight: Annotated[float, AfterValidator(_storable_number)] | None = Field(None, ge=0, le=1)
+    comment: Annotated[str, AfterValidator(_unicode)] | None = Field(None, max_length=5000)
     details: dict[str, Any] | None = Field(None, description="JSON object, at most 8 KB and depth 5")
     tags: list[ShortText] | None = Field(None, max_length=10)
     user_id: Identifier | None = Field(None, description="Only for tokens with no user bound")
@@ -89,8 +138,10 @@ class FeedbackSubmission(StrictModel):
     @field_validator("details")
     @classmethod
     def _details_depth(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and json_depth(value) > MAX_DETAILS_DEPTH:
-            raise ValueError(f"must be nested at most {MAX_DETAILS_DEPTH} levels deep")
+        if value is not None:
+            if json_depth(value) > MAX_DETAILS_DEPTH:
+                raise ValueError(f"must be nested at most {MAX_DETAILS_DEPTH} levels deep")
+            _storable(value)
         return value
 
     @model_validator(mode="after")
