@@ -17,9 +17,12 @@ from feedback_core.stats import StatsStore
 from feedback_core.store import FeedbackStore
 from feedback_core.streams import apply_stats_batch, publish_batch
 from local.streams import StreamReader
+from tests.ddblocal.conftest import ddb_local, ddblocal_runtime
 from tests.support.clock import ManualClock
 from tests.support.ddblocal import create_tables_from_template
 from tests.support.handlers import FakeLambdaContext
+
+__all__ = ["ddb_local", "ddblocal_runtime"]  # the session's DynamoDB Local, shared with tests/ddblocal
 
 
 def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
@@ -76,8 +79,9 @@ class Pipeline:
         ]
 
 
-def make_pipeline(sns_filter: dict[str, Any] | None = None) -> Pipeline:
-    dynamodb = boto3.client("dynamodb")
+def make_pipeline(dynamodb_endpoint: str | None = None, sns_filter: dict[str, Any] | None = None) -> Pipeline:
+    """Tables in moto, or in DynamoDB Local when an endpoint is given; bus, topic and queues in moto."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
     names = create_tables_from_template(dynamodb, prefix=f"s{uuid.uuid4().hex[:6]}")
     sqs = boto3.client("sqs")
     events = boto3.client("events")
@@ -103,7 +107,7 @@ def make_pipeline(sns_filter: dict[str, Any] | None = None) -> Pipeline:
         store=FeedbackStore(dynamodb, names["FeedbackTable"], clock=clock, max_updates_per_record=100),
         stats=StatsStore(dynamodb, names["StatsTable"]),
         publisher=Publisher(events, sns, "feedback", topic, sleep=lambda _: None),
-        reader=StreamReader(boto3.client("dynamodbstreams"), stream_arn),
+        reader=StreamReader(boto3.client("dynamodbstreams", endpoint_url=dynamodb_endpoint), stream_arn),
         sqs=sqs,
         bus_queue=bus_queue,
         sns_queue=sns_queue,
@@ -111,7 +115,8 @@ def make_pipeline(sns_filter: dict[str, Any] | None = None) -> Pipeline:
     )
 
 
-@pytest.fixture
-def pipeline() -> Iterator[Pipeline]:
+@pytest.fixture(params=["moto", pytest.param("ddblocal", marks=pytest.mark.ddblocal)])
+def pipeline(request: pytest.FixtureRequest) -> Iterator[Pipeline]:
+    endpoint = request.getfixturevalue("ddb_local").endpoint_url if request.param == "ddblocal" else None
     with mock_aws():
-        yield make_pipeline()
+        yield make_pipeline(endpoint)

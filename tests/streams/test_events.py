@@ -9,10 +9,12 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
+
 from feedback_core.cursor import CursorCodec
 from feedback_core.events import SOURCE, Publisher
 from feedback_core.models import ListQuery
-from feedback_core.stats import StatsQuery, contribution, merge
+from feedback_core.stats import StatsQuery, StatsStore, contribution, merge
 from feedback_core.store import deserialize
 from feedback_core.streams import apply_stats_batch, publish_batch
 from tests.streams.conftest import Pipeline
@@ -40,7 +42,7 @@ def submit(pipeline: Pipeline, run: str, user: str, **fields: Any) -> None:
 def expire(pipeline: Pipeline, run: str, user: str) -> None:
     """What DynamoDB TTL does: delete the item as the service principal (moto never expires items)."""
     pipeline.dynamodb.delete_item(
-        TableName=pipeline.store._table, Key={"pk": {"S": f"acme#{run}"}, "sk": {"S": user}}
+        TableName=pipeline.store.table_name, Key={"pk": {"S": f"acme#{run}"}, "sk": {"S": user}}
     )
     batches = pipeline.poll()
     for records in batches.values():
@@ -115,7 +117,7 @@ def test_every_change_is_one_event_on_the_bus_and_on_sns(pipeline: Pipeline) -> 
 
 def test_stats_equal_a_recount_of_the_table(pipeline: Pipeline) -> None:
     script(pipeline)
-    items = [deserialize(i) for i in pipeline.dynamodb.scan(TableName=pipeline.store._table)["Items"]]
+    items = [deserialize(i) for i in pipeline.dynamodb.scan(TableName=pipeline.store.table_name)["Items"]]
     recount = merge(contribution(item) for item in items)
     assert {key[0:2] for key in recount} == {("acme", "bot"), ("acme", "*")}
     day = items[0]["created_at"][:10]
@@ -288,3 +290,61 @@ def test_anonymous_feedback_is_published_and_listed(pipeline: Pipeline) -> None:
     pipeline.drain()
     assert [e["detail"]["user_id"] for e in pipeline.bus_events()] == ["anonymous"]
     assert len(pipeline.store.list("acme", ListQuery(), CursorCodec(b"x" * 32)).items) == 1
+
+
+class CrashAfterCommit:
+    """A client whose first TransactWriteItems commits and then fails, as if the function died right after."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.crashed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **request: Any) -> Any:
+        response = self._client.transact_write_items(**request)
+        if not self.crashed:
+            self.crashed = True
+            raise ConnectionResetError("the invocation died after the commit")
+        return response
+
+
+def test_replay_after_a_crash_between_commit_and_return_counts_once(pipeline: Pipeline) -> None:
+    for index in range(4):
+        submit(pipeline, f"run-{index}", "u", outcome="negative", score=-index)
+    ((shard_id, records),) = pipeline.poll().items()
+    crashing = StatsStore(CrashAfterCommit(pipeline.stats.client), pipeline.stats.table_name)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionResetError):
+        apply_stats_batch({"Records": records, "shardId": shard_id}, crashing)
+    apply_stats_batch({"Records": records, "shardId": shard_id}, crashing)  # Lambda retries the batch
+    stats = pipeline.stats.query("acme", StatsQuery(granularity="total"), _today(pipeline))
+    assert (stats.total.negative, stats.total.score_count, stats.total.score_sum) == (4, 4, -6)
+
+
+def test_a_batch_touching_many_days_commits_in_chunks_of_at_most_100_items(pipeline: Pipeline) -> None:
+    calls: list[int] = []
+    client = pipeline.stats.client
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+        def transact_write_items(self, **request: Any) -> Any:
+            calls.append(len(request["TransactItems"]))
+            return client.transact_write_items(**request)
+
+    for index in range(60):  # 60 days x (agent row + all-agents row) = 120 counter items
+        pipeline.clock.advance(86400)
+        pipeline.store.submit(project="acme", run_id=f"r{index}", user_id="u", fields={"outcome": "positive"})
+    ((shard_id, records),) = pipeline.poll().items()
+    store = StatsStore(Recording(), pipeline.stats.table_name)  # type: ignore[arg-type]
+    apply_stats_batch({"Records": records, "shardId": shard_id}, store)
+    assert len(calls) == 2
+    assert max(calls) <= 100
+    assert sum(calls) == 120 + 2  # every counter item once, plus one checkpoint per transaction
+    last = pipeline.stats.checkpoint(shard_id)
+    assert last == int(records[-1]["dynamodb"]["SequenceNumber"])
+    window = StatsQuery(start=date(2027, 1, 1), end=date(2027, 3, 31), granularity="total")
+    everything = pipeline.stats.query("acme", window, _today(pipeline))
+    assert everything.total.positive == 60

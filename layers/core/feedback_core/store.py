@@ -162,6 +162,10 @@ class FeedbackStore:
         self._max_updates = max_updates_per_record
         self._clock = clock
 
+    @property
+    def table_name(self) -> str:
+        return self._table
+
     # ---- writes -----------------------------------------------------------------------------------------
 
     def submit(
