@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from feedback_core.models import FeedbackSubmission, ListQuery
 from feedback_core.store import FeedbackStore
 from tests.conftest import AwsCalls
 from tests.support.clock import ManualClock
+from tests.support.ddblocal import create_tables_from_template
 
 CODEC = CursorCodec(b"store-tests-cursor-secret-32byte")
 DAY = 86400
@@ -290,3 +292,23 @@ def test_every_valid_submission_is_storable(
         return
     record, _ = submit(store, clock, fields=submission.record_fields())
     assert store.get("acme", "run-1", "u-1") == record
+
+
+@pytest.mark.ddblocal
+def test_concurrent_submits_to_one_record_get_distinct_versions(ddb_local: Any) -> None:
+    """Twenty requests racing on one record: one creation, every version exactly once. Real DynamoDB
+    semantics only: moto is not atomic across threads (it writes a new item's key before its attributes)."""
+    client = ddb_local.client()
+    names = create_tables_from_template(client, prefix=f"c{uuid.uuid4().hex[:8]}")
+    store = FeedbackStore(client, names["FeedbackTable"], max_updates_per_record=100)
+
+    def vote(index: int) -> tuple[int, bool]:
+        outcome = "positive" if index % 2 else "negative"
+        record, created = store.submit(project="acme", run_id="hot", user_id="u", fields={"outcome": outcome})
+        return record.version, created
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(vote, range(20)))
+    assert sorted(version for version, _ in results) == list(range(1, 21))
+    assert [created for _, created in results].count(True) == 1
+    assert store.get("acme", "hot", "u").version == 20  # type: ignore[union-attr]

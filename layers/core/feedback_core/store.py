@@ -282,6 +282,8 @@ class FeedbackStore:
         """Explains a failed submit condition, or replaces an expired record that TTL has not removed yet."""
         if old is None:
             raise Conflict(f"no feedback exists at version {expected_version}")
+        if "version" not in old:
+            raise Conflict("feedback is being written concurrently; try again")
         if not self._is_live(old, now):
             if expected_version not in (None, 0):
                 raise Conflict(f"no feedback exists at version {expected_version}")
