@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     """KMS key ids whose tokens are accepted (the current key plus keys being rotated out)."""
     token_issuer: str = Field("feedback-service", alias="TOKEN_ISSUER")
     token_ttl_seconds: int = Field(86400, ge=1, le=7 * 86400, alias="TOKEN_TTL_SECONDS")
-    signing_mode: Literal["kms", "delegated"] = Field("kms", alias="SIGNING_MODE")
+    signing_mode: Literal["kms"] = Field("kms", alias="SIGNING_MODE")
+    """Only `kms` exists so far; `delegated` (DESIGN.md) is planned."""
 
     retention_days: int = Field(90, ge=0, alias="RETENTION_DAYS")
     time_index_shards: int = Field(4, ge=1, le=64, alias="TIME_INDEX_SHARDS")
