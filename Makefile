@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY ?= 0
 
 include mk/ddblocal.mk
 
-.PHONY: setup run test test-unit test-store test-integration test-ddblocal test-e2e test-infra lint typecheck build openapi clean
+.PHONY: setup run events test test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi clean
 
 setup: $(STAMP)
 
@@ -19,15 +19,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The whole service on 127.0.0.1:$(PORT) (default 3000), in the foreground; Ctrl-C stops it.
+# `make run PERSIST=.local/data` keeps the data across restarts (DynamoDB Local); RUN_ARGS adds options.
 run: setup
-	$(BIN)/python -m local $(RUN_ARGS)
+	$(BIN)/python -m local $(if $(PORT),--port $(PORT)) $(if $(PERSIST),--persist $(PERSIST)) $(RUN_ARGS)
+
+# Prints the running local stack's events as they come (bus and SNS topic); EVENTS_ARGS=--json for all.
+events: setup
+	$(BIN)/python -m local.events_tail $(EVENTS_ARGS)
 
 lint: setup
-	$(BIN)/ruff check layers functions clients scripts tests
-	$(BIN)/ruff format --check layers functions clients scripts tests
+	$(BIN)/ruff check layers functions clients scripts local bench tests
+	$(BIN)/ruff format --check layers functions clients scripts local bench tests
 
 typecheck: setup
-	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl
+	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl local
 
 test: lint typecheck ddblocal
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -44,11 +50,17 @@ test-integration: setup
 test-ddblocal: setup ddblocal
 	$(BIN)/python -m pytest tests/ddblocal $(PYTEST_ARGS)
 
-test-e2e: setup
+test-e2e: setup ddblocal
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+test-local: setup
+	$(BIN)/python -m pytest tests/local $(PYTEST_ARGS)
 
 test-infra: setup
 	$(BIN)/python -m pytest tests/infra $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench.run
 
 openapi: setup
 	$(BIN)/python scripts/build_openapi.py

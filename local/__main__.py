@@ -1,0 +1,158 @@
+"""``python -m local`` (``make run``): the whole service on this machine, in the foreground.
+
+Checks the port first (one line on stderr and exit code 2 if it is taken, before anything slow
+starts), then starts the stack (see :mod:`local.stack`), prints how to use it, and runs until Ctrl-C
+or SIGTERM, which stop everything cleanly (exit code 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import os
+import signal
+import sys
+import time
+import warnings
+from pathlib import Path
+from types import FrameType
+
+from local.gateway import Gateway, GatewayServer  # light: the standard library only
+
+STARTED = time.monotonic()
+DEFAULT_PORT = 3000
+_REPEAT_GRACE_SECONDS = 2.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local",
+        description="Run the feedback service locally: AWS emulated in-process (moto), the template's "
+        "resources, an HTTP API gateway and the stream pollers.",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT") or DEFAULT_PORT),
+        help="gateway port (default: $PORT, else 3000)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="gateway address (default: 127.0.0.1)")
+    parser.add_argument(
+        "--persist",
+        type=Path,
+        metavar="DIR",
+        help="keep data across restarts: DynamoDB Local in DIR/dynamodb, keys and secrets in DIR",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".local"),
+        metavar="DIR",
+        help="where credentials.json is written (default: .local)",
+    )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter (repeatable), e.g. --parameter RetentionDays=1",
+    )
+    parser.add_argument("--project", default="demo", help="project of the demo API key (default: demo)")
+    parser.add_argument("--quiet", action="store_true", help="no access log, functions log warnings only")
+    args = parser.parse_args(argv)
+    for item in args.parameter:
+        if "=" not in item:
+            parser.error(f"--parameter {item!r}: expected NAME=VALUE")
+    return args
+
+
+def _configure_output(quiet: bool) -> None:
+    # The functions log JSON lines to stdout, as in Lambda: show them as they come, even in a pipe.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "samtranslator", "docker"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if quiet:
+        logging.getLogger("local.access").setLevel(logging.WARNING)
+
+
+class _Stop(Exception):
+    """Raised in the main thread by SIGINT/SIGTERM."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        server = GatewayServer(args.host, args.port, Gateway())
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the port is already in use (is another `make run` running?)"
+        else:
+            reason = exc.strerror or str(exc)
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {reason}. "
+            f"Stop the other process, or choose another port: PORT={args.port + 1} make run",
+            file=sys.stderr,
+        )
+        return 2
+
+    _configure_output(args.quiet)
+    log = logging.getLogger("local")
+    stopping_since: float | None = None
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        nonlocal stopping_since
+        if stopping_since is not None:
+            # The same signal often arrives twice (to the process and to its group): only a later
+            # one, from someone who waited, forces the exit.
+            if time.monotonic() - stopping_since > _REPEAT_GRACE_SECONDS:
+                print("second signal while stopping: exiting now", file=sys.stderr, flush=True)
+                os._exit(1)
+            return
+        stopping_since = time.monotonic()
+        raise _Stop(signal.Signals(number).name)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    from local.stack import LocalStack, Options  # noqa: PLC0415 (heavy: moto, boto3, samtranslator)
+
+    parameters = dict(item.split("=", 1) for item in args.parameter)
+    options = Options(
+        host=args.host,
+        port=server.port,
+        state_dir=args.state_dir,
+        persist=args.persist,
+        project=args.project,
+        parameters=parameters,
+        quiet=args.quiet,
+    )
+    stack = LocalStack(options, server)
+    code = 0
+    try:
+        stack.start()
+        print(stack.banner(time.monotonic() - STARTED), flush=True)
+        signal.pause()
+    except _Stop as stop:
+        log.info("%s: stopping", stop)
+    except Exception:
+        log.exception("the local stack failed")
+        code = 1
+    finally:
+        if stopping_since is None:
+            stopping_since = time.monotonic()
+        stack.stop()
+    log.info("stopped")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

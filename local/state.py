@@ -1,0 +1,154 @@
+"""What ``--persist DIR`` keeps besides the DynamoDB tables, so a restart serves the same data the same way.
+
+DynamoDB Local keeps the tables (feedback, API keys, stats, and the stream) in ``DIR/dynamodb``. The
+other services are moto's and start empty each time, so ``DIR/local-state.json`` (mode 0600) keeps:
+
+- the KMS keys' ids and key material: the token signing key comes back with the same id (the tokens'
+  ``kid``) and the same private key, so tokens issued before the restart still verify;
+- the secrets' values (the cursor secret: a ``next_cursor`` from before the restart still works);
+- the demo API key (only its SHA-256 is in the ApiKeys table): the printed key stays valid;
+- each stream poller's last processed sequence number per shard, so a restart does not deliver old
+  changes again.
+
+Putting a key back under its old id needs moto's in-process KMS backend: moto has no API to import
+an asymmetric private key or choose a key id. These are throwaway keys of a local emulator; the file
+is readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+log = logging.getLogger("local.state")
+
+STATE_FILE = "local-state.json"
+_VERSION = 1
+
+
+@dataclass
+class SavedKey:
+    key_id: str
+    key_spec: str
+    key_material: str
+    """base64 of moto's symmetric key material."""
+    private_key_pem: str | None = None
+
+
+@dataclass
+class PersistentState:
+    """The contents of ``local-state.json``; :meth:`save` writes it atomically."""
+
+    path: Path
+    stack_name: str = ""
+    kms_keys: dict[str, SavedKey] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    api_keys: dict[str, str] = field(default_factory=dict)
+    """project -> API key secret."""
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """mapping logical id -> {"stream_arn": ..., "shards": {shard id: sequence number}}."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def load(cls, directory: Path, stack_name: str) -> PersistentState:
+        path = directory / STATE_FILE
+        state = cls(path=path, stack_name=stack_name)
+        if not path.exists():
+            return state
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") != _VERSION or data.get("stack_name") != stack_name:
+            log.warning("%s is from another version or stack: starting over (tables are kept)", path)
+            return state
+        state.kms_keys = {name: SavedKey(**value) for name, value in (data.get("kms_keys") or {}).items()}
+        state.secrets = dict(data.get("secrets") or {})
+        state.api_keys = dict(data.get("api_keys") or {})
+        state.checkpoints = dict(data.get("checkpoints") or {})
+        return state
+
+    def save(self) -> None:
+        with self._lock:
+            data = {
+                "version": _VERSION,
+                "stack_name": self.stack_name,
+                "kms_keys": {name: key.__dict__ for name, key in self.kms_keys.items()},
+                "secrets": self.secrets,
+                "api_keys": self.api_keys,
+                "checkpoints": self.checkpoints,
+            }
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(".tmp")
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=2)
+            temporary.replace(self.path)
+
+    def record_checkpoint(self, mapping: str, stream_arn: str, shard_id: str, sequence: str) -> None:
+        with self._lock:
+            entry = self.checkpoints.get(mapping)
+            if entry is None or entry.get("stream_arn") != stream_arn:
+                entry = {"stream_arn": stream_arn, "shards": {}}
+                self.checkpoints[mapping] = entry
+            entry["shards"][shard_id] = sequence
+
+    def checkpoints_for(self, mapping: str, stream_arn: str) -> dict[str, str]:
+        entry = self.checkpoints.get(mapping) or {}
+        return dict(entry.get("shards") or {}) if entry.get("stream_arn") == stream_arn else {}
+
+
+# ------------------------------------------------------------------------------------- moto's KMS
+
+
+def _kms_backend(arn: str) -> tuple[Any, str]:
+    """moto's in-process KMS backend of a key ARN, and the key id."""
+    from moto.kms.models import kms_backends  # noqa: PLC0415 (only with moto)
+
+    _, _, _, region, account, resource = arn.split(":", 5)
+    return kms_backends[account][region], resource.removeprefix("key/")
+
+
+def export_kms_key(arn: str) -> SavedKey:
+    """The id and key material of a key in moto (this process)."""
+    backend, key_id = _kms_backend(arn)
+    key = backend.keys[key_id]
+    private = getattr(getattr(key, "private_key", None), "private_key", None)
+    pem = (
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        if private is not None
+        else None
+    )
+    return SavedKey(
+        key_id=key_id,
+        key_spec=str(key.key_spec),
+        key_material=base64.b64encode(key.key_material).decode(),
+        private_key_pem=pem,
+    )
+
+
+def restore_kms_key(arn: str, saved: SavedKey) -> str:
+    """Gives the key just created in moto (``arn``) the saved id and key material; returns its new ARN."""
+    backend, new_id = _kms_backend(arn)
+    key = backend.keys[new_id]
+    if str(key.key_spec) != saved.key_spec:
+        raise ValueError(f"saved key {saved.key_id} is {saved.key_spec}, the template's is {key.key_spec}")
+    if saved.key_id != new_id and saved.key_id in backend.keys:
+        raise ValueError(f"key {saved.key_id} exists already")
+    key.key_material = base64.b64decode(saved.key_material)
+    if saved.private_key_pem is not None and getattr(key, "private_key", None) is not None:
+        key.private_key.private_key = serialization.load_pem_private_key(saved.private_key_pem.encode(), None)
+    del backend.keys[new_id]
+    key.id = saved.key_id
+    key.arn = arn.replace(new_id, saved.key_id)
+    backend.keys[saved.key_id] = key
+    return str(key.arn)
