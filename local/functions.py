@@ -105,7 +105,7 @@ class LocalFunction:
                 raise ValueError(f"{self.logical_id}: Handler {self.handler!r} is not <module>.<function>")
             file = self.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
             module_name = "local_function_" + re.sub(r"\W", "_", f"{self.logical_id}_{module_path}")
-            module = sys.modules.get(module_name) or _import_file(module_name, file)
+            module = sys.modules.get(module_name) or import_file(module_name, file)
             handler = getattr(module, function, None)
             if not callable(handler):
                 raise ValueError(f"{self.logical_id}: {file} has no function {function}")
@@ -150,7 +150,8 @@ class LocalFunction:
                     )
 
 
-def _import_file(module_name: str, file: Path) -> ModuleType:
+def import_file(module_name: str, file: Path) -> ModuleType:
+    """Imports a source file as a module of the given name (every handler file is called app.py)."""
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {file}")

@@ -5,7 +5,6 @@ Run `make openapi` after changing a route or a model; a test fails while the fil
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pydantic import BaseModel
 
 from feedback_core.models import ListQuery, PageQuery
 from feedback_core.stats import StatsQuery
+from local.functions import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 API_FUNCTIONS = ["issue_token", "submit_feedback", "query", "admin", "meta"]
@@ -27,12 +27,7 @@ QUERY_MODELS: dict[str, type[BaseModel]] = {
 
 
 def _app(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"openapi_{name}", ROOT / "functions" / name / "app.py")
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.app
+    return import_file(f"openapi_{name}", ROOT / "functions" / name / "app.py").app
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:

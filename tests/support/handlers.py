@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import json
 import sys
 import uuid
@@ -12,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from local.functions import import_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -33,17 +34,9 @@ class FakeLambdaContext:
 
 
 def load_function(name: str) -> ModuleType:
-    """functions/<name>/app.py as a module of its own (every function's file is called app.py)."""
+    """functions/<name>/app.py as a module of its own, imported once."""
     module_name = f"function_{name}_app"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, FUNCTIONS / name / "app.py")
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return sys.modules.get(module_name) or import_file(module_name, FUNCTIONS / name / "app.py")
 
 
 def sample_event(name: str) -> dict[str, Any]:
