@@ -126,9 +126,9 @@ _MESSAGE = """
 _CONTROLS = """<form class="feedback" data-token="{token}" aria-label="Feedback on answer {n}">
       <div class="votes">
         <button type="button" data-outcome="positive" aria-label="Good answer"
-                aria-pressed="false">👍</button>
+                aria-pressed="false"><span aria-hidden="true">👍</span> Good</button>
         <button type="button" data-outcome="negative" aria-label="Bad answer"
-                aria-pressed="false">👎</button>
+                aria-pressed="false"><span aria-hidden="true">👎</span> Bad</button>
       </div>
       <label for="comment-{n}">Comment (optional)</label>
       <textarea id="comment-{n}" name="comment" rows="2" maxlength="5000"></textarea>
