@@ -88,6 +88,12 @@ class HttpRequest:
     server_host: str = "127.0.0.1"
     server_port: int = 3000
 
+    @property
+    def path(self) -> str:
+        """The path as HTTP APIs hand it to functions (``rawPath``, ``requestContext.http.path``):
+        percent-decoded, unlike the query string."""
+        return unquote(self.raw_path)
+
     def header(self, name: str) -> str | None:
         """All values of one header joined with commas (as API Gateway does), or None."""
         values = [value for key, value in self.headers if key.lower() == name.lower()]
@@ -423,7 +429,7 @@ def request_context(
         "domainPrefix": domain.split(".", 1)[0],
         "http": {
             "method": request.method,
-            "path": request.raw_path,
+            "path": request.path,
             "protocol": request.protocol,
             "sourceIp": request.source_ip,
             "userAgent": headers.get("user-agent", ""),
@@ -450,7 +456,7 @@ def build_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route.key,
-        "rawPath": request.raw_path,
+        "rawPath": request.path,
         "rawQueryString": request.raw_query,
     }
     if cookies:
@@ -505,7 +511,7 @@ def build_authorizer_event(
         ),
         "identitySource": list(identity),
         "routeKey": route.key,
-        "rawPath": request.raw_path,
+        "rawPath": request.path,
         "rawQueryString": request.raw_query,
         "cookies": cookies,
         "headers": headers,

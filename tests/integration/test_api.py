@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from feedback_core.apikeys import ApiKeyStore, hash_key
@@ -310,3 +310,92 @@ def test_no_body_makes_a_server_error(api: Api, full_key: str, body: Any) -> Non
     response = api.submit(token, body)
     assert response.status < 500, response.body
     assert response.status in {200, 201, 403, 413, 422}
+
+
+# What API Gateway can hand a handler: decoded UTF-8 text (never lone surrogates), possibly empty.
+request_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+query_names = st.sampled_from(
+    [
+        "start",
+        "end",
+        "outcome",
+        "session_id",
+        "user_id",
+        "agent",
+        "source",
+        "limit",
+        "cursor",
+        "granularity",
+        "x",
+    ]
+)
+query_strings = st.dictionaries(
+    query_names, request_text | st.sampled_from(["", "0", "100", "2026-01-31"]), max_size=5
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=query_strings, route=st.sampled_from(["list_feedback", "list_run_feedback", "read_stats"]))
+def test_no_query_string_makes_a_server_error(
+    api: Api, full_key: str, route: str, query: dict[str, str]
+) -> None:
+    response = api.call("query", route, key=full_key, query=query)
+    event(f"{route} {response.status}")
+    assert response.status in {200, 400, 422}, (query, response.body)
+    if response.status != 200:
+        assert response.body["error"]["message"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    params=st.fixed_dictionaries({"run_id": request_text, "user_id": request_text}),
+    route=st.sampled_from(
+        [("query", "read_user_run_feedback"), ("admin", "remove_feedback"), ("admin", "erase_user_feedback")]
+    ),
+)
+def test_no_path_parameter_makes_a_server_error(
+    api: Api, full_key: str, route: tuple[str, str], params: dict[str, str]
+) -> None:
+    function, sample = route
+    if sample == "erase_user_feedback":
+        params = {"user_id": params["user_id"]}
+    response = api.call(function, sample, key=full_key, path_params=params)
+    event(f"{sample} {response.status}")
+    assert response.status in {200, 404, 422}, (params, response.body)
+
+
+token_fields = st.sampled_from(["run_id", "user_id", "session_id", "agent", "context", "ttl_seconds", "x"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(token_fields, json_values, max_size=6) | json_values)
+def test_no_token_request_makes_a_server_error(api: Api, full_key: str, body: Any) -> None:
+    response = api.call("issue_token", "issue_token", key=full_key, body=body)
+    event(str(response.status))
+    assert response.status in {201, 413, 422}, (body, response.body)
+    if response.status == 201:
+        assert response.body["feedback_token"].count(".") == 2
+
+
+def test_ids_with_url_syntax_reach_their_records_through_path_routes(api: Api, full_key: str) -> None:
+    run, user = "run ?#€ 😀 %41", "ü ser#1?x=y"
+    assert api.submit(api.token(full_key, run_id=run, user_id=user), {"outcome": "positive"}).status == 201
+    params = {"run_id": run, "user_id": user}
+    mine = api.call("query", "read_user_run_feedback", key=full_key, path_params=params)
+    assert (mine.status, mine.body["run_id"], mine.body["user_id"]) == (200, run, user)
+    # HTTP APIs cut a decoded rawPath at "?"; the route and its decoded parameters are what count.
+    cut = api.call(
+        "query", "list_run_feedback", key=full_key, path_params={"run_id": run}, raw_path="/v1/runs/run "
+    )
+    assert [item["user_id"] for item in cut.body["items"]] == [user]
+    assert api.call("admin", "remove_feedback", key=full_key, path_params=params).status == 204
+    assert api.call("query", "read_user_run_feedback", key=full_key, path_params=params).status == 404
+
+
+@pytest.mark.parametrize("field", ["run_id", "user_id"])
+def test_run_and_user_ids_cannot_hold_a_slash(api: Api, full_key: str, field: str) -> None:
+    response = api.call("issue_token", "issue_token", key=full_key, body={"run_id": "r", field: "a/b"})
+    assert response.status == 422
+    assert "must not contain '/'" in response.body["error"]["message"]
+    token = api.token(full_key, run_id="r")
+    assert api.submit(token, {"outcome": "positive", "user_id": "a/b"}).status == 422

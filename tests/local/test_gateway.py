@@ -148,7 +148,8 @@ def test_request_details_in_the_event(gateway: GatewayUnderTest) -> None:
     assert response.status == 200
     event = gateway.function("QueryFunction").events[-1]
     assert event["routeKey"] == "GET /v1/runs/{run_id}/feedback/{user_id}"
-    assert event["rawPath"] == "/v1/runs/run%2042/feedback/user-7"
+    # HTTP APIs hand over the path percent-decoded, the query string as sent.
+    assert event["rawPath"] == event["requestContext"]["http"]["path"] == "/v1/runs/run 42/feedback/user-7"
     assert event["pathParameters"] == {"run_id": "run 42", "user_id": "user-7"}
     assert event["rawQueryString"] == "limit=2&tag=a&tag=b%20c&empty="
     assert event["queryStringParameters"] == {"limit": "2", "tag": "a,b c", "empty": ""}

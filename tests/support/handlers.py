@@ -52,6 +52,7 @@ def http_event(
     headers: dict[str, str | None] | None = None,
     query: dict[str, str] | None = None,
     path_params: dict[str, str] | None = None,
+    raw_path: str | None = None,
     authorizer: dict[str, Any] | None = None,
     base64_body: bool = False,
 ) -> dict[str, Any]:
@@ -76,6 +77,8 @@ def http_event(
         for key, value in path_params.items():
             path = path.replace("{" + key + "}", value)
         event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    if raw_path is not None:
+        event["rawPath"] = event["requestContext"]["http"]["path"] = raw_path
     if authorizer is not None:
         event["requestContext"]["authorizer"] = {"lambda": authorizer}
     return event

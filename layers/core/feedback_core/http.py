@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
+from re import Match
 from typing import Any
+from urllib.parse import quote, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -83,6 +86,27 @@ def _body_size(event: Mapping[str, Any]) -> int:
     return len(body.encode())
 
 
+_PATH_VARIABLE = re.compile(r"\{(\w+)\+?\}")
+
+
+def routing_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The event with ``rawPath`` rebuilt from the route API Gateway matched and its path parameters.
+
+    HTTP APIs deliver ``rawPath`` percent-decoded (and cut at a decoded ``?``), so an id holding ``?``,
+    ``#`` or a character outside the resolver's path pattern would miss its route; the parameters
+    themselves arrive decoded and whole. Rebuilt with each value percent-encoded, the path always
+    matches; the resolver decodes the values again (``_convert_matches_into_route_keys``).
+    """
+    _, _, template = str(event.get("routeKey", "")).partition(" ")
+    parameters = event.get("pathParameters") or {}
+    if not parameters or not _PATH_VARIABLE.search(template):
+        return event
+    path = _PATH_VARIABLE.sub(lambda variable: quote(parameters.get(variable[1], ""), safe=""), template)
+    stage = (event.get("requestContext") or {}).get("stage", "$default")
+    prefix = "" if stage == "$default" else f"/{stage}"
+    return {**event, "rawPath": prefix + path}
+
+
 class FeedbackResolver(APIGatewayHttpResolver):
     """APIGatewayHttpResolver with pydantic validation and the service's error format."""
 
@@ -104,7 +128,10 @@ class FeedbackResolver(APIGatewayHttpResolver):
                 "body": self._serializer(error.body()),
                 "isBase64Encoded": False,
             }
-        return super().resolve(event, context)
+        return super().resolve(routing_event(event), context)
+
+    def _convert_matches_into_route_keys(self, match: Match[str]) -> dict[str, str]:
+        return {name: unquote(value) for name, value in match.groupdict().items()}
 
     @staticmethod
     def _request_invalid(error: RequestValidationError) -> Response[Any]:

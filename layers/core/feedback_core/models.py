@@ -79,7 +79,19 @@ def _storable(value: Any) -> None:
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=256, strip_whitespace=False), AfterValidator(_printable)
 ]
-"""run, user and session ids: any printable text up to 256 characters."""
+"""Session ids (and filters): any printable text up to 256 characters."""
+
+
+def _no_slash(value: str) -> str:
+    if "/" in value:
+        raise ValueError("must not contain '/' (run and user ids appear in URL paths)")
+    return value
+
+
+PathIdentifier = Annotated[Identifier, AfterValidator(_no_slash)]
+"""Run and user ids: as ``Identifier`` but without ``/``, because they are path segments of
+``/v1/runs/{run_id}/feedback/{user_id}`` and ``/v1/users/{user_id}/feedback``, and API Gateway HTTP
+APIs cannot route an encoded slash (``%2F``) inside one segment."""
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_printable)]
 ProjectName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 
@@ -132,7 +144,7 @@ class FeedbackSubmission(StrictModel):
     comment: Annotated[str, AfterValidator(_unicode)] | None = Field(None, max_length=5000)
     details: dict[str, Any] | None = Field(None, description="JSON object, at most 8 KB and depth 5")
     tags: list[ShortText] | None = Field(None, max_length=10)
-    user_id: Identifier | None = Field(None, description="Only for tokens with no user bound")
+    user_id: PathIdentifier | None = Field(None, description="Only for tokens with no user bound")
     source: ShortText | None = Field(None, description="Where the feedback came from, default 'web'")
 
     @field_validator("details")
@@ -162,8 +174,8 @@ class FeedbackSubmission(StrictModel):
 class TokenRequest(StrictModel):
     """Body of POST /v1/tokens."""
 
-    run_id: Identifier
-    user_id: Identifier | None = None
+    run_id: PathIdentifier
+    user_id: PathIdentifier | None = None
     session_id: Identifier | None = None
     agent: ShortText | None = None
     context: TokenContext | None = Field(None, description="Small JSON object copied onto the record")
