@@ -13,8 +13,10 @@ import os
 import platform
 import re
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 os.environ.update(
@@ -33,10 +35,12 @@ import pytest
 from moto import mock_aws
 
 from tests.conftest import AwsCalls
+from tests.e2e.conftest import running
 from tests.integration.conftest import PARAMETERS, Api
 from tests.support.cloud import deploy_stack
 
 ROUNDS = 300
+STARTS = 3
 REPORT = "docs/BENCHMARKS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -97,7 +101,18 @@ def run() -> dict[str, Result]:
         return {name: measure(action, calls) for name, action in rows.items()}
 
 
-def report(results: dict[str, Result]) -> None:
+def local_startup_seconds() -> list[float]:
+    """Seconds from launching the local stack (as `make run` does) to a healthy /v1/health, per start."""
+    seconds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for start in range(STARTS):
+            began = time.monotonic()
+            with running(Path(tmp), f"start-{start}"):
+                seconds.append(time.monotonic() - began)
+    return seconds
+
+
+def report(results: dict[str, Result], startup: list[float]) -> None:
     base = results["change a vote (POST /v1/feedback, 200)"][0]
     lines = [
         f"Measured by `make bench` on {platform.machine()}, Python {platform.python_version()}, "
@@ -109,6 +124,12 @@ def report(results: dict[str, Result]) -> None:
     ]
     for name, (median, p95, per_request) in results.items():
         lines.append(f"| {name} | {per_request:.2f} | {median / base:.2f} | {p95 / median:.2f} |")
+    lines += [
+        "",
+        f"Local stack (`make run` with dependencies installed): healthy `GET /v1/health` after "
+        f"{statistics.median(startup):.1f} s (median of {len(startup)} starts; "
+        f"{', '.join(f'{value:.1f}' for value in startup)} s).",
+    ]
     table = "\n".join(lines)
     print(table)
     with open(REPORT) as handle:
@@ -121,4 +142,4 @@ def report(results: dict[str, Result]) -> None:
 if __name__ == "__main__":
     with contextlib.redirect_stdout(io.StringIO()) as handler_output:  # the handlers' metric lines
         results = run()
-    report(results)
+    report(results, local_startup_seconds())

@@ -51,7 +51,6 @@ class LocalProcess:
     log_dir: Path
     args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
-    startup_seconds: float | None = None
 
     @property
     def endpoint(self) -> str:
@@ -87,7 +86,6 @@ class LocalProcess:
                 env=environment,
             )
         self.wait_healthy(started)
-        self.startup_seconds = time.monotonic() - started
         return self
 
     def wait_healthy(self, started: float) -> None:

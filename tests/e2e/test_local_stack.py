@@ -33,11 +33,9 @@ def issue_token(api: httpx.Client, key_headers: dict[str, str], **fields: Any) -
 # ----------------------------------------------------------------------------------------- startup
 
 
-def test_starts_healthy_quickly_and_prints_how_to_use_it(
-    stack: LocalProcess, credentials: dict[str, Any]
-) -> None:
-    assert stack.startup_seconds is not None
-    assert stack.startup_seconds < 60
+def test_starts_healthy_and_prints_how_to_use_it(stack: LocalProcess, credentials: dict[str, Any]) -> None:
+    # Starting fails the tier unless /v1/health answers within STARTUP_TIMEOUT (the promised minute);
+    # how long it actually takes is measured by `make bench`, not asserted here.
     banner = stack.stdout()
     assert f"running at {stack.endpoint}" in banner
     assert credentials["api_key"] in banner
