@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY ?= 0
 
 include mk/ddblocal.mk
 
-.PHONY: setup run events test test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi clean
+.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,13 @@ typecheck: setup
 
 test: lint typecheck ddblocal
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The property tests with freshly drawn examples (make test replays a fixed set); FUZZ_RUNS rounds.
+FUZZ_RUNS ?= 5
+fuzz: setup ddblocal
+	for round in $$(seq $(FUZZ_RUNS)); do \
+		HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest -q -m fuzz $(PYTEST_ARGS) || exit 1; \
+	done
 
 test-store: setup ddblocal
 	$(BIN)/python -m pytest tests/store $(PYTEST_ARGS)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+from hypothesis import settings
 
 from feedback_core import services
 
@@ -22,6 +24,18 @@ TEST_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "FeedbackService",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 }
+
+# `make test` is a gate: the same generated examples on every run, so a red run reproduces anywhere.
+# `make fuzz` (HYPOTHESIS_PROFILE=explore) draws new examples each time to look for new failures.
+settings.register_profile("gate", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.fuzz)
 
 
 @pytest.fixture(autouse=True)

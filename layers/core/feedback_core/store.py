@@ -132,12 +132,14 @@ class _Write:
         return expression, names, values
 
     def apply(self, old: Item | None) -> Item:
+        """The item as DynamoDB holds it after this write, numbers as a read returns them
+        (an integral float such as ``2.0`` or ``5.7e16`` reads back as an int)."""
         item = dict(old or {})
         for name in self.removes:
             item.pop(name, None)
         for name, value in self.defaults.items():
             item.setdefault(name, value)
-        item.update(self.sets)
+        item.update(from_dynamo(to_dynamo(self.sets)))
         item["version"] = int((old or {}).get("version", 0)) + 1
         return item
 
