@@ -115,16 +115,18 @@ class LocalProcess:
         document: dict[str, Any] = json.loads((self.state_dir / "credentials.json").read_text())
         return document
 
-    def terminate(self, timeout: float = 30) -> int:
-        """SIGTERM, then the exit code."""
+    def terminate(self, timeout: float = 30, stop_signal: signal.Signals = signal.SIGTERM) -> int:
+        """SIGTERM (or Ctrl-C's SIGINT), then the exit code."""
         assert self.process is not None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(stop_signal)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            pytest.fail(f"the local stack did not stop within {timeout} s of SIGTERM\n{self.output()}")
+            pytest.fail(
+                f"the local stack did not stop within {timeout} s of {stop_signal.name}\n{self.output()}"
+            )
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -380,8 +381,9 @@ def test_persist_keeps_data_key_and_tokens_across_a_restart(tmp_path: Path) -> N
                     == 1
                 )
             )
-        assert first.terminate() == 0, first.output()
+        assert first.terminate(stop_signal=signal.SIGINT) == 0, first.output()  # Ctrl-C
         assert "stopped" in first.stderr()
+        assert "Traceback" not in first.stderr()
 
     with running(tmp_path, "second", "--persist", str(data)) as second:
         again = second.credentials()

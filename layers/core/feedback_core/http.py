@@ -7,7 +7,6 @@ import binascii
 import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from re import Match
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -130,7 +129,7 @@ class FeedbackResolver(APIGatewayHttpResolver):
             }
         return super().resolve(routing_event(event), context)
 
-    def _convert_matches_into_route_keys(self, match: Match[str]) -> dict[str, str]:
+    def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
         return {name: unquote(value) for name, value in match.groupdict().items()}
 
     @staticmethod
