@@ -290,6 +290,11 @@ def test_meta_routes(api: Api) -> None:
     assert "openapi.json" in docs.body
 
 
+# Every request fuzz test: the stack fixture is shared across examples (deploying it per example is slow).
+request_fuzz = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda children: (
@@ -302,7 +307,7 @@ fields = st.sampled_from(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@request_fuzz
 @given(body=st.dictionaries(fields, json_values, max_size=6) | json_values)
 def test_no_body_makes_a_server_error(api: Api, full_key: str, body: Any) -> None:
     token = getattr(api, "_fuzz_token", None) or api.token(full_key)
@@ -334,7 +339,7 @@ query_strings = st.dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@request_fuzz
 @given(query=query_strings, route=st.sampled_from(["list_feedback", "list_run_feedback", "read_stats"]))
 def test_no_query_string_makes_a_server_error(
     api: Api, full_key: str, route: str, query: dict[str, str]
@@ -346,7 +351,7 @@ def test_no_query_string_makes_a_server_error(
         assert response.body["error"]["message"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@request_fuzz
 @given(
     params=st.fixed_dictionaries({"run_id": request_text, "user_id": request_text}),
     route=st.sampled_from(
@@ -367,7 +372,7 @@ def test_no_path_parameter_makes_a_server_error(
 token_fields = st.sampled_from(["run_id", "user_id", "session_id", "agent", "context", "ttl_seconds", "x"])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@request_fuzz
 @given(body=st.dictionaries(token_fields, json_values, max_size=6) | json_values)
 def test_no_token_request_makes_a_server_error(api: Api, full_key: str, body: Any) -> None:
     response = api.call("issue_token", "issue_token", key=full_key, body=body)
