@@ -48,7 +48,7 @@ def http_event(
     sample: str,
     *,
     body: Any = None,
-    raw_body: str | None = None,
+    raw_body: str | bytes | None = None,
     headers: dict[str, str | None] | None = None,
     query: dict[str, str] | None = None,
     path_params: dict[str, str] | None = None,
@@ -65,7 +65,9 @@ def http_event(
             event["headers"][name.lower()] = value
     if raw_body is None and body is not None:
         raw_body = json.dumps(body)
-    if raw_body is not None:
+    if isinstance(raw_body, bytes):  # bytes arrive base64-encoded, as API Gateway sends non-text bodies
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw_body).decode(), True
+    elif raw_body is not None:
         event["body"] = base64.b64encode(raw_body.encode()).decode() if base64_body else raw_body
         event["isBase64Encoded"] = base64_body
     if query is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
@@ -75,14 +76,111 @@ def validation_failure(errors: Sequence[Any]) -> ServiceError:
     return ValidationFailed(f"invalid request: {summary}", details=details)
 
 
-def _body_size(event: Mapping[str, Any]) -> int:
+MAX_JSON_DEPTH = 20
+"""Deepest JSON nesting a request body may have (details allow 5 levels below the body object)."""
+MAX_JSON_INTEGER_DIGITS = 38
+"""Longest integer literal parsed: DynamoDB stores at most 38 significant digits, and Python refuses to
+convert integers of more than 4,300 digits at all."""
+JSON_MEDIA_TYPE = "application/json"
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
+"""A whole string (an unterminated one runs to the end, so every match succeeds: linear time) or a
+bracket."""
+
+
+def _raw_body(event: Mapping[str, Any]) -> bytes | ServiceError:
     body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        try:
-            return len(base64.b64decode(body))
-        except (binascii.Error, ValueError):
-            return len(body)
-    return len(body.encode())
+    if not event.get("isBase64Encoded"):
+        return body.encode("utf-8", "surrogatepass")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return BadRequest("the request body is not valid base64")
+
+
+def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
+    """``application/JSON; charset="UTF-8"`` → ("application/json", {"charset": "utf-8"})."""
+    media_type, *parameters = content_type.split(";")
+    options = {}
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        options[name.strip().lower()] = value.strip().strip('"').lower()
+    return media_type.strip().lower(), options
+
+
+def body_refusal(event: Mapping[str, Any]) -> ServiceError | None:
+    """Why a request body is refused before anything parses it, or None.
+
+    The API speaks JSON only: any other body type, form encodings included, is 415 — they are the
+    content types a cross-site HTML form can send without a CORS preflight. A request with no body
+    needs no Content-Type. Invalid UTF-8 and nesting beyond MAX_JSON_DEPTH are 400.
+    """
+    raw = _raw_body(event)
+    if isinstance(raw, ServiceError):
+        return raw
+    if len(raw) > MAX_BODY_BYTES:
+        return PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
+    if not raw:
+        return None
+    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
+    media_type, options = _media_type(headers.get("content-type", ""))
+    if media_type != JSON_MEDIA_TYPE or options.get("charset", "utf-8") != "utf-8":
+        return UnsupportedMediaType(
+            "send the body as application/json (UTF-8)"
+            + (f"; got {media_type}" if media_type else "; the Content-Type header is missing")
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return BadRequest(f"the request body is not valid UTF-8 (byte {error.start})")
+    if json_depth_exceeds(text, MAX_JSON_DEPTH):
+        return BadRequest(f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
+    return None
+
+
+def _json_content_type(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The event with its Content-Type spelled as the resolver's body parser expects (it compares
+    case-sensitively; media types are case-insensitive), once body_refusal has accepted it."""
+    headers = event.get("headers") or {}
+    if "content-type" not in headers:
+        return event
+    return {**event, "headers": {**headers, "content-type": JSON_MEDIA_TYPE}}
+
+
+def json_depth_exceeds(text: str, limit: int) -> bool:
+    """Whether JSON text nests arrays/objects deeper than ``limit``, found without parsing it (the
+    parser recurses, so depth is checked first). Brackets inside strings do not count."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        if token[0] in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token[0] in ("]", "}"):
+            depth -= 1
+    return False
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_JSON_INTEGER_DIGITS:
+        message = f"integers may have at most {MAX_JSON_INTEGER_DIGITS} digits"
+        raise ValidationFailed(f"invalid request: {message}", details=[{"field": "body", "message": message}])
+    return int(literal)
+
+
+def _no_constant(name: str) -> Any:
+    raise BadRequest(f"request body is not valid JSON: {name} is not a JSON value")
+
+
+def parse_json_body(text: str) -> Any:
+    """The request body as JSON (strict: no NaN/Infinity, bounded integers); 400 if malformed."""
+    try:
+        return json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        raise BadRequest(
+            f"request body is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from None
+    except RecursionError:
+        raise BadRequest(f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels") from None
 
 
 _PATH_VARIABLE = re.compile(r"\{(\w+)\+?\}")
@@ -110,7 +208,7 @@ class FeedbackResolver(APIGatewayHttpResolver):
     """APIGatewayHttpResolver with pydantic validation and the service's error format."""
 
     def __init__(self) -> None:
-        super().__init__(enable_validation=True)
+        super().__init__(enable_validation=True, json_body_deserializer=parse_json_body)
         self.exception_handler(ServiceError)(error_response)
         self.exception_handler(RequestValidationError)(self._request_invalid)
         self.exception_handler(ValidationError)(self._model_invalid)
@@ -119,15 +217,15 @@ class FeedbackResolver(APIGatewayHttpResolver):
         self.not_found()(self._no_route)
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        if _body_size(event) > MAX_BODY_BYTES:
-            error = PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
+        refusal = body_refusal(event)
+        if refusal is not None:
             return {
-                "statusCode": error.status,
+                "statusCode": refusal.status,
                 "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": self._serializer(error.body()),
+                "body": self._serializer(refusal.body()),
                 "isBase64Encoded": False,
             }
-        return super().resolve(routing_event(event), context)
+        return super().resolve(routing_event(_json_content_type(event)), context)
 
     def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
         return {name: unquote(value) for name, value in match.groupdict().items()}
