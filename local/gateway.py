@@ -19,7 +19,10 @@ What API Gateway does, and this gateway does too:
   ``{"message":"Not Found"}``; over the stage's rate limit 429 ``{"message":"Too Many Requests"}``;
 - CORS: preflight requests answered by the gateway; on every response to an allowed origin,
   ``access-control-allow-origin`` and ``-expose-headers`` (the function's own CORS headers are replaced);
-  nothing for other origins.
+  nothing for other origins;
+- HTTP: every answer the server gives itself (malformed request 400, request line or headers over the
+  HTTP API quota 414/431, HTTP version 505) is the same JSON error, never an HTML page; any method token
+  is routed, and one no route takes is 404.
 
 Not emulated: timeouts (a function that overruns its ``Timeout`` or the 30 s integration limit still
 answers), custom domains and stage variables, mutual TLS, request/response parameter mapping.
@@ -29,17 +32,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import fnmatch
 import json
 import logging
 import re
 import secrets
+import socket
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -62,6 +69,8 @@ _TEXT_TYPES = {
     "application/yaml",
 }
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te", "trailer"}
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2: methods and header names
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5: not in a header value
 _INTEGRATION_URI = re.compile(
     r"^arn:[^:]+:apigateway:[^:]+:lambda:path/[^/]+/functions/(?P<arn>.+)/invocations$"
 )
@@ -578,6 +587,12 @@ def translate_response(result: Any) -> HttpResponse:
             raise InvalidResponse("isBase64Encoded but the body is not base64") from exc
     else:
         payload = body.encode("utf-8")
+    for name, value in headers:
+        # HTTP/1.1 cannot carry them (a line break would even start a header of its own).
+        if not _TOKEN.fullmatch(name):
+            raise InvalidResponse(f"header name {name!r} is not an HTTP token")
+        if _CONTROL_CHARACTERS.search(value):
+            raise InvalidResponse(f"header {name} has a control character")
     headers = [(name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP]
     return HttpResponse(status, headers, payload)
 
@@ -867,6 +882,19 @@ def _policy_allows(document: Mapping[str, Any], route_arn: str) -> bool:
 
 # ------------------------------------------------------------------------------------------ server
 
+MAX_REQUEST_HEAD_BYTES = 10240
+"""HTTP API's quota "Total combined size of request line and header values", 10240 bytes, not adjustable:
+https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
+
+Counted here as the request line plus every header line (name, colon and value), line endings left out:
+with the names counted too, a request the local stack accepts fits the quota however API Gateway counts.
+Over it: 414 when the request line alone is too long, else 431."""
+_LINGER_SECONDS = 2.0
+_REQUEST_TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII: a URI, never raw spaces or bytes
+_HTTP_VERSION = re.compile(r"HTTP/(\d)\.(\d)")
+_DECIMAL = re.compile(r"[0-9]+")
+_CHUNK_SIZE = re.compile(r"[0-9A-Fa-f]{1,16}")
+
 
 class GatewayServer(ThreadingHTTPServer):
     """A threaded HTTP/1.1 server handing every request to a :class:`Gateway`.
@@ -890,21 +918,149 @@ class GatewayServer(ThreadingHTTPServer):
         thread.start()
         return thread
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver prints a traceback on stderr for whatever ends a connection's thread; a client
+        that goes away is not an error of the gateway, anything else is logged with its traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("connection from %s ended: %r", client_address, error)
+        else:
+            log.error("error on the connection from %s", client_address, exc_info=True)
+
+
+class _Rejected(Exception):
+    """The request cannot reach the gateway: the server answers ``status`` itself and closes."""
+
+    def __init__(self, status: HTTPStatus) -> None:
+        super().__init__(status.phrase)
+        self.status = status
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 in front of the :class:`Gateway`.
+
+    http.server's own request parsing is replaced: it answers errors with HTML pages, only serves the
+    methods it has a ``do_*`` for (501 otherwise), and allows 64 KiB lines and 100 headers. Here any
+    method token goes to the gateway, which routes it as API Gateway does; the request line and headers
+    are held to HTTP API's quota (:data:`MAX_REQUEST_HEAD_BYTES`); and whatever the server answers
+    itself is API Gateway's JSON error (:meth:`send_error`), followed by closing the connection.
+    """
+
     protocol_version = "HTTP/1.1"
     server_version = "local-apigateway"
     sys_version = ""
     timeout = 60  # idle keep-alive connections
     server: GatewayServer
+    _responded = False
+    _linger = False
+    """Input may be left unread when the connection closes (see :meth:`finish`)."""
+
+    def handle_one_request(self) -> None:
+        self.close_connection = True  # until a well-formed request says otherwise
+        self.command, self.path, self.requestline, self.request_version = "", "", "", "HTTP/1.1"
+        self._responded = False
+        try:
+            try:
+                if not self._read_head():
+                    return  # the client closed the connection between requests
+                self._serve()
+            except _Rejected as rejected:
+                self.send_error(rejected.status)
+            self.wfile.flush()
+        except (ConnectionError, TimeoutError) as exc:
+            # The client went away, or sent nothing for `timeout` seconds: there is no one to answer.
+            log.debug("connection from %s ended: %r", self.client_address[0], exc)
+            self.close_connection = True
+        except Exception:
+            log.error("error serving %r", _excerpt(self.requestline), exc_info=True)
+            self.close_connection = True
+            if not self._responded:
+                self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """API Gateway's JSON error instead of http.server's HTML page, and the connection closed after
+        it: what follows a refused request cannot be trusted to start the next one."""
+        response = gateway_error(code, _reason(code) or message or "Error")
+        response.headers += [("apigw-requestid", request_id()), ("connection", "close")]
+        self.close_connection = True
+        self._linger = True
+        access_log.info('%s "%s" %d -', self.client_address[0], _excerpt(self.requestline), code)
+        self._send(response)
+
+    def finish(self) -> None:
+        super().finish()
+        if self._linger:
+            self._drain()
+
+    # -- the request's head
+
+    def _read_head(self) -> bool:
+        """Parses the request line and headers (RFC 9112) into ``command``, ``path``, ``request_version``
+        and ``headers``; False if the connection ended before a request began."""
+        budget = MAX_REQUEST_HEAD_BYTES
+        request_line = self._read_line(budget, HTTPStatus.REQUEST_URI_TOO_LONG)
+        if request_line == "":  # RFC 9112 §2.2: ignore an empty line before the request line
+            request_line = self._read_line(budget, HTTPStatus.REQUEST_URI_TOO_LONG)
+        if request_line is None:
+            return False
+        self.requestline = request_line
+        words = request_line.split(" ")
+        if len(words) != 3:  # also HTTP/0.9's "GET /", which API Gateway does not speak
+            raise _Rejected(HTTPStatus.BAD_REQUEST)
+        method, target, version = words
+        version_number = _HTTP_VERSION.fullmatch(version)
+        if version_number is None:
+            raise _Rejected(HTTPStatus.BAD_REQUEST)
+        if version_number.group(1) != "1":
+            raise _Rejected(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
+        if not _TOKEN.fullmatch(method) or not _REQUEST_TARGET.fullmatch(target):
+            raise _Rejected(HTTPStatus.BAD_REQUEST)
+        self.command, self.path, self.request_version = method, target, version
+
+        budget -= len(request_line)
+        headers = HTTPMessage()
+        while True:
+            line = self._read_line(budget, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+            if line is None:
+                raise _Rejected(HTTPStatus.BAD_REQUEST)  # the connection ended within the headers
+            if not line:
+                break
+            # A name is a token right before the colon: no space, no obs-fold continuation line.
+            name, colon, value = line.partition(":")
+            value = value.strip(" \t")
+            if not colon or not _TOKEN.fullmatch(name) or _CONTROL_CHARACTERS.search(value):
+                raise _Rejected(HTTPStatus.BAD_REQUEST)
+            headers[name] = value  # a Message keeps repeated names
+            budget -= len(line)
+        self.headers = headers
+
+        options = {part.strip().lower() for part in ",".join(headers.get_all("connection") or []).split(",")}
+        persistent = "keep-alive" in options if version == "HTTP/1.0" else "close" not in options
+        self.close_connection = not persistent
+        if (headers.get("expect") or "").lower() == "100-continue" and version != "HTTP/1.0":
+            self.handle_expect_100()
+        return True
+
+    def _read_line(self, budget: int, too_long: HTTPStatus) -> str | None:
+        """One line without its ending (CRLF, or a bare LF as RFC 9112 §2.2 allows), of at most
+        ``budget`` bytes (else ``too_long``); None if the connection ended before the line began."""
+        limit = budget + 2
+        raw = self.rfile.readline(limit)
+        if not raw:
+            return None
+        if not raw.endswith(b"\n"):
+            # Longer than allowed, or cut short by the client closing the connection.
+            raise _Rejected(too_long if len(raw) == limit else HTTPStatus.BAD_REQUEST)
+        line = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+        if len(line) > budget:
+            raise _Rejected(too_long)
+        return line.decode("latin-1")  # every byte maps to one character, as http.server reads heads
+
+    # -- the body
 
     def _serve(self) -> None:
+        body = self._read_body()
         raw_path, _, raw_query = self.path.partition("?")
-        try:
-            body = self._read_body()
-        except ValueError as exc:
-            self._send(gateway_error(400, str(exc)))
-            return
         host, port = self.server.server_address[:2]
         request = HttpRequest(
             method=self.command,
@@ -917,48 +1073,123 @@ class _RequestHandler(BaseHTTPRequestHandler):
             server_host=str(host),
             server_port=int(port),
         )
-        self._send(self.server.gateway.handle(request))
+        response = self.server.gateway.handle(request)
+        if self.close_connection:
+            response.headers.append(("connection", "close"))
+        elif self.request_version == "HTTP/1.0":
+            response.headers.append(("connection", "keep-alive"))  # HTTP/1.0 closes unless told otherwise
+        self._send(response)
 
     def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                line = self.rfile.readline(65537).split(b";", 1)[0].strip()
-                length = int(line, 16)
-                if length == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                size += length
-                if size > MAX_BODY_BYTES + 1:
-                    raise ValueError("Request Entity Too Large")
-                chunks.append(self.rfile.read(length))
-                self.rfile.readline(3)
-        length_header = self.headers.get("content-length")
-        if not length_header:
+        """The body, or its first ``MAX_BODY_BYTES + 1`` bytes when it is larger: enough for the gateway
+        to answer 413, after which the connection is closed with the rest unread."""
+        codings = [
+            coding.strip().lower()
+            for value in self.headers.get_all("transfer-encoding") or []
+            for coding in value.split(",")
+        ]
+        if codings:
+            if codings[-1] != "chunked":
+                raise _Rejected(HTTPStatus.BAD_REQUEST)  # RFC 9112 §6.3: the length cannot be known
+            if self.headers.get_all("content-length"):
+                self._close_after_this_request()  # RFC 9112 §6.3: chunked wins, then the connection closes
+            return self._read_chunked()
+        lengths = {
+            length.strip()
+            for value in self.headers.get_all("content-length") or []
+            for length in value.split(",")
+        }
+        if not lengths:
             return b""
-        try:
-            length = int(length_header)
-        except ValueError:
-            raise ValueError("Bad Request") from None
-        if length < 0:
-            raise ValueError("Bad Request")
-        return self.rfile.read(min(length, MAX_BODY_BYTES + 1)) if length else b""
+        declared = lengths.pop()
+        if lengths or not _DECIMAL.fullmatch(declared):
+            raise _Rejected(HTTPStatus.BAD_REQUEST)  # RFC 9112 §6.3: an invalid or ambiguous length
+        wanted = min(int(declared), MAX_BODY_BYTES + 1)
+        body = self.rfile.read(wanted)
+        if len(body) < wanted:
+            raise _Rejected(HTTPStatus.BAD_REQUEST)  # the client stopped before the end of its body
+        if wanted < int(declared):
+            self._close_after_this_request()  # with the rest of the body unread
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            line = self._read_line(1024, HTTPStatus.BAD_REQUEST)
+            digits = (line or "").split(";", 1)[0].strip(" \t")
+            if not _CHUNK_SIZE.fullmatch(digits):
+                raise _Rejected(HTTPStatus.BAD_REQUEST)
+            length = int(digits, 16)
+            if length == 0:
+                break
+            wanted = min(length, MAX_BODY_BYTES + 1 - size)
+            chunk = self.rfile.read(wanted)
+            if len(chunk) < wanted:
+                raise _Rejected(HTTPStatus.BAD_REQUEST)
+            chunks.append(chunk)
+            size += wanted
+            if size > MAX_BODY_BYTES:
+                self._close_after_this_request()  # with the rest of the body unread
+                return b"".join(chunks)
+            if self._read_line(0, HTTPStatus.BAD_REQUEST) != "":  # the CRLF closing the chunk
+                raise _Rejected(HTTPStatus.BAD_REQUEST)
+        budget = MAX_REQUEST_HEAD_BYTES  # trailer fields: held to the same quota as the headers
+        while True:
+            trailer = self._read_line(budget, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+            if trailer is None:
+                raise _Rejected(HTTPStatus.BAD_REQUEST)
+            if not trailer:
+                return b"".join(chunks)
+            budget -= len(trailer)
+
+    def _close_after_this_request(self) -> None:
+        self.close_connection = True
+        self._linger = True
+
+    # -- the response
 
     def _send(self, response: HttpResponse) -> None:
+        self._responded = True
         self.send_response(response.status, _reason(response.status))
         for name, value in response.headers:
-            self.send_header(name, value)
+            self.send_header(name, _latin1(value))
         self.send_header("content-length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
 
+    def _drain(self) -> None:
+        """Reads and drops what the client still sends, for up to two seconds, before the connection
+        closes: closing a socket with unread input resets the connection, and a client reset before it
+        reads the response loses it."""
+        deadline = time.monotonic() + _LINGER_SECONDS
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)  # the client sees the end of the response
+            while (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                if not self.connection.recv(65536):
+                    return
+
+    def version_string(self) -> str:
+        return self.server_version  # http.server appends " " and sys_version, empty here
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+def _latin1(value: str) -> str:
+    """A header value as http.server writes it (Latin-1); other characters go out as their UTF-8 bytes."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8").decode("latin-1")
+    return value
+
+
+def _excerpt(request_line: str) -> str:
+    """A request line fit for one log line: control characters escaped, at most 200 characters."""
+    return repr(request_line[:200])[1:-1]
 
 
 def _reason(status: int) -> str:
