@@ -1,33 +1,302 @@
 """Writes functions/meta/openapi.json: one OpenAPI document merged from every API function's routes.
 
-Run `make openapi` after changing a route or a model; a test fails while the file is out of date.
+The handlers give the paths, request bodies and header parameters (Powertools builds them from the
+pydantic models); this script adds what the handlers cannot say about themselves: the query parameters
+their models validate, every status each operation answers with its body schema and headers, the
+security scheme of each route, the rules the models enforce beyond JSON Schema, and examples.
+Run `make openapi` after changing a route or a model; a test fails while the file is out of date, and
+another while a route answers a status the document does not list (see tests/unit/test_openapi.py).
 """
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
-from feedback_core.models import ListQuery, PageQuery
-from feedback_core.stats import StatsQuery
-from local.functions import import_file
+from feedback_core.errors import ServiceError
+from feedback_core.models import (
+    ErasureResult,
+    FeedbackPage,
+    FeedbackRecord,
+    ListQuery,
+    PageQuery,
+    TokenResponse,
+)
+from feedback_core.stats import MAX_DAYS, StatsQuery, StatsResponse
 
 ROOT = Path(__file__).resolve().parents[1]
 API_FUNCTIONS = ["issue_token", "submit_feedback", "query", "admin", "meta"]
 TARGET = ROOT / "functions" / "meta" / "openapi.json"
-QUERY_MODELS: dict[str, type[BaseModel]] = {
-    "/v1/feedback": ListQuery,
-    "/v1/runs/{run_id}/feedback": PageQuery,
-    "/v1/stats": StatsQuery,
+SCHEMAS = "#/components/schemas/"
+
+QUERY_MODELS: dict[tuple[str, str], type[BaseModel]] = {
+    ("get", "/v1/feedback"): ListQuery,
+    ("get", "/v1/runs/{run_id}/feedback"): PageQuery,
+    ("get", "/v1/stats"): StatsQuery,
+}
+RESPONSE_MODELS: list[type[BaseModel]] = [
+    FeedbackRecord,
+    FeedbackPage,
+    TokenResponse,
+    ErasureResult,
+    StatsResponse,
+]
+SECURITY = {
+    "issue_token": [{"apiKey": []}],
+    "query": [{"apiKey": []}],
+    "admin": [{"apiKey": []}],
+    "submit_feedback": [{"feedbackToken": []}],
+    "meta": [],
+}
+
+ERROR_CODES = {cls.status: cls.code for cls in [*ServiceError.__subclasses__(), ServiceError]} | {
+    429: "too_many_updates | throttled"
+}
+REASONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Malformed request: invalid JSON or UTF-8, JSON nested too deep, a bad cursor",
+    401: "Missing, invalid or expired credential",
+    403: "The API key lacks the scope, or the token is bound to another user or the record is owned",
+    404: "No such record",
+    409: "If-Match names another version, or the record is being written concurrently",
+    413: "Request body over 32 KiB, or details over 8 KB",
+    415: "The request body is not application/json (UTF-8)",
+    422: "Invalid field values; details name each field",
+    429: "Too many versions of one record, or throttled; Retry-After says when to retry",
+}
+GATEWAY_STATUSES = {401, 429}
+"""Statuses API Gateway itself may answer, in its own format {"message": ...}: 401 when an API-key route
+gets no Authorization header (the authorizer is not called), 429 when the stage is throttled."""
+
+_RUN = "run-42"
+_RECORD_EXAMPLE = {
+    "feedback_id": "0b6f3f9e-8d1a-4c55-9d61-3f0f0f3f8b2a",
+    "project": "my-app",
+    "run_id": _RUN,
+    "user_id": "user-7",
+    "session_id": "session-3",
+    "agent": "support-bot",
+    "outcome": "positive",
+    "score": 8,
+    "weight": 1.0,
+    "comment": "Spot on, thanks",
+    "details": {"reason": "accurate"},
+    "tags": ["billing"],
+    "source": "web",
+    "context": {"model": "large-2"},
+    "created_at": "2026-11-23T08:00:00.123Z",
+    "updated_at": "2026-11-23T08:01:10.456Z",
+    "version": 2,
+    "expires_at": 1803456000,
+}
+_BUCKET_EXAMPLE = {
+    "start": "2026-11-23",
+    "positive": 12,
+    "negative": 3,
+    "score_count": 9,
+    "score_sum": 41.0,
+    "score_weighted_mean": 4.56,
+    "comments": 5,
 }
 
 
-def _app(name: str) -> Any:
-    return import_file(f"openapi_{name}", ROOT / "functions" / name / "app.py").app
+@dataclass
+class Success:
+    status: int
+    schema: dict[str, Any] | None = None
+    example: Any = None
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
+@dataclass
+class Operation:
+    """What the handlers cannot say about one operation."""
+
+    successes: list[Success]
+    errors: list[int]
+    description: str = ""
+    request_example: Any = None
+
+
+ETAG = {
+    "ETag": {"required": True, "description": 'The record version: "<version>"', "schema": {"type": "string"}}
+}
+CACHED = {"Cache-Control": {"required": True, "schema": {"type": "string"}}}
+RECORD = {"$ref": SCHEMAS + "FeedbackRecord"}
+PAGE = {"$ref": SCHEMAS + "FeedbackPage"}
+TOKEN_ERRORS = [401, 403, 422, 429]
+KEY_ERRORS = [401, 403, 422, 429]
+BODY_ERRORS = [400, 413, 415, 422]
+OWNED_RECORDS = (
+    " A token with no user bound acts for the query parameter `user_id` (else `anonymous`), but never on a"
+    " record written through a user-bound token (403)."
+)
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("post", "/v1/tokens"): Operation(
+        [
+            Success(
+                201,
+                {"$ref": SCHEMAS + "TokenResponse"},
+                {"feedback_token": "eyJ...", "expires_at": "2026-11-24T08:00:00.000Z"},
+            )
+        ],
+        sorted({*BODY_ERRORS, *KEY_ERRORS}),
+        "Issues a feedback token bound to one run and optionally one user (scope `tokens:write`). The token's"
+        " signed part must fit 4,096 bytes: very long non-ASCII ids or a large context are refused with 422.",
+        {
+            "run_id": _RUN,
+            "user_id": "user-7",
+            "session_id": "session-3",
+            "agent": "support-bot",
+            "ttl_seconds": 3600,
+        },
+    ),
+    ("post", "/v1/feedback"): Operation(
+        [
+            Success(201, RECORD, _RECORD_EXAMPLE | {"version": 1}, ETAG),
+            Success(200, RECORD, _RECORD_EXAMPLE, ETAG),
+        ],
+        sorted({*BODY_ERRORS, *TOKEN_ERRORS, 409}),
+        "Creates (201) or changes (200) the caller's feedback on the token's run. At least one of `outcome`,"
+        " `score` or `comment` must be given (not null). Fields left out keep their value; `null` clears one."
+        ' `If-Match` makes the write conditional on a version (`"0"`: only if none exists yet). At most'
+        " `MaxUpdatesPerRecord` versions per record (then 429)." + OWNED_RECORDS,
+        {"outcome": "positive", "score": 8, "comment": "Spot on, thanks"},
+    ),
+    ("get", "/v1/feedback/me"): Operation(
+        [Success(200, RECORD, _RECORD_EXAMPLE, ETAG)],
+        sorted({*TOKEN_ERRORS, 404}),
+        "The caller's current feedback on the token's run." + OWNED_RECORDS,
+    ),
+    ("delete", "/v1/feedback/me"): Operation(
+        [Success(204)], sorted({*TOKEN_ERRORS, 404}), "Retracts the caller's feedback." + OWNED_RECORDS
+    ),
+    ("get", "/v1/feedback"): Operation(
+        [Success(200, PAGE, {"items": [_RECORD_EXAMPLE], "next_cursor": None})],
+        sorted({*KEY_ERRORS, 400}),
+        "The project's feedback, newest first (scope `feedback:read`). Pass `next_cursor` back as `cursor`"
+        " with the same filters; an edited cursor, or one from other filters, is 400.",
+    ),
+    ("get", "/v1/runs/{run_id}/feedback"): Operation(
+        [Success(200, PAGE, {"items": [_RECORD_EXAMPLE], "next_cursor": None})],
+        sorted({*KEY_ERRORS, 400}),
+        "Every user's feedback on one run, by user id (scope `feedback:read`).",
+    ),
+    ("get", "/v1/runs/{run_id}/feedback/{user_id}"): Operation(
+        [Success(200, RECORD, _RECORD_EXAMPLE)], sorted({*KEY_ERRORS, 404}), "One user's feedback on one run."
+    ),
+    ("delete", "/v1/runs/{run_id}/feedback/{user_id}"): Operation(
+        [Success(204)],
+        sorted({*KEY_ERRORS, 404}),
+        "Removes one record (scope `feedback:write`); subscribers see a Retracted event with actor admin.",
+    ),
+    ("delete", "/v1/users/{user_id}/feedback"): Operation(
+        [Success(200, {"$ref": SCHEMAS + "ErasureResult"}, {"deleted": 3})],
+        KEY_ERRORS,
+        "Erases every record of a named user in the project (scope `feedback:write`); `anonymous` is 422.",
+    ),
+    ("get", "/v1/stats"): Operation(
+        [
+            Success(
+                200,
+                {"$ref": SCHEMAS + "StatsResponse"},
+                {"total": _BUCKET_EXAMPLE, "buckets": [_BUCKET_EXAMPLE]},
+            )
+        ],
+        KEY_ERRORS,
+        f"Exact counts and score means per UTC day of `created_at` (scope `feedback:read`), from `start` to"
+        f" `end` inclusive (default: the last 30 days; at most {MAX_DAYS} days). Maintained from the table's"
+        " stream: seconds behind the writes.",
+    ),
+    ("get", "/.well-known/jwks.json"): Operation(
+        [Success(200, {"$ref": SCHEMAS + "JsonWebKeySet"}, headers=CACHED)],
+        [],
+        "Public keys that verify tokens.",
+    ),
+    ("get", "/v1/openapi.json"): Operation(
+        [Success(200, {"type": "object"}, headers=CACHED)], [], "This document."
+    ),
+    ("get", "/v1/docs"): Operation(
+        [Success(200, {"type": "string"}, media_type="text/html")], [], "Interactive API documentation."
+    ),
+    ("get", "/v1/health"): Operation(
+        [Success(200, {"$ref": SCHEMAS + "Health"}, {"status": "ok"})], [], "Liveness check."
+    ),
+}
+
+ERROR_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "description": "Stable error code"},
+                    "message": {"type": "string", "description": "What went wrong, for a person"},
+                    "details": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message"],
+                            "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                        },
+                    },
+                },
+            }
+        },
+    },
+    "GatewayError": {
+        "type": "object",
+        "required": ["message"],
+        "properties": {"message": {"type": "string"}},
+        "description": "API Gateway's own error body, before any function runs",
+    },
+    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    "JsonWebKeySet": {
+        "type": "object",
+        "required": ["keys"],
+        "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid"]}}},
+    },
+}
+AT_LEAST_ONE = {
+    "anyOf": [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+        for name in ("outcome", "score", "comment")
+    ]
+}
+PRINTABLE_ID = "^[^/\\u0000-\\u001f\\u007f]+$"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"openapi_{name}", ROOT / "functions" / name / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without its `null` branch: a query string or header cannot carry null."""
+    branches = [branch for branch in schema.get("anyOf", []) if branch.get("type") != "null"]
+    if len(branches) != 1:
+        return schema
+    rest = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
+    return branches[0] | rest
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -35,39 +304,106 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     schema = model.model_json_schema()
     required = set(schema.get("required", []))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": field}
+        {"name": name, "in": "query", "required": name in required, "schema": _without_null(field)}
         for name, field in schema["properties"].items()
     ]
 
 
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    schema = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": PRINTABLE_ID}
+    return [{"name": name, "in": "path", "required": True, "schema": schema} for name in names]
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"$ref": SCHEMAS + "Error"}
+    if status in GATEWAY_STATUSES:
+        schema = {"anyOf": [schema, {"$ref": SCHEMAS + "GatewayError"}]}
+    response: dict[str, Any] = {
+        "description": f"{REASONS[status]} (error code `{ERROR_CODES[status]}`)",
+        "content": {"application/json": {"schema": schema}},
+    }
+    if status == 429:
+        response["headers"] = {"Retry-After": {"required": False, "schema": {"type": "string"}}}
+    return response
+
+
+def _success_response(success: Success) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": REASONS[success.status]}
+    if success.schema is not None:
+        content: dict[str, Any] = {"schema": success.schema}
+        if success.example is not None:
+            content["example"] = success.example
+        response["content"] = {success.media_type: content}
+    if success.headers:
+        response["headers"] = success.headers
+    return response
+
+
+def _describe(
+    operation: dict[str, Any], path: str, method: str, security: list[dict[str, list[str]]]
+) -> None:
+    documented = OPERATIONS[(method, path)]
+    operation["description"] = documented.description
+    operation["security"] = security
+    parameters = [
+        parameter | {"schema": _without_null(parameter["schema"])}
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] != "path"
+        and parameter["name"] != "x-feedback-token"  # that is the security scheme
+    ]
+    operation["parameters"] = _path_parameters(path) + parameters
+    if (method, path) in QUERY_MODELS:
+        operation["parameters"] += _query_parameters(QUERY_MODELS[(method, path)])
+    if not operation["parameters"]:
+        del operation["parameters"]
+    if documented.request_example is not None:
+        operation["requestBody"]["content"]["application/json"]["example"] = documented.request_example
+    operation["responses"] = {
+        str(success.status): _success_response(success) for success in documented.successes
+    } | {str(status): _error_response(status) for status in documented.errors}
+
+
 def build() -> dict[str, Any]:
-    document: dict[str, Any] = {}
+    document: dict[str, Any] = {"paths": {}, "components": {"schemas": {}}}
     for name in API_FUNCTIONS:
         schema = json.loads(
-            _app(name).get_openapi_json_schema(
+            _load(name).app.get_openapi_json_schema(
                 title="Feedback service API",
                 version="1.0.0",
                 description="Collect end-user feedback on AI responses. See docs/API.md.",
             )
         )
         for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                if name in ("issue_token", "query", "admin"):
-                    operation["security"] = [{"apiKey": []}]
-                elif name == "submit_feedback":
-                    operation["security"] = [{"feedbackToken": []}]
-            document.setdefault("paths", {}).setdefault(path, {}).update(operations)
-        schemas = schema.get("components", {}).get("schemas", {})
-        document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+            for method, operation in operations.items():
+                if (method, path) not in OPERATIONS:
+                    raise SystemExit(f"{method.upper()} {path} is not documented in {Path(__file__).name}")
+                _describe(operation, path, method, SECURITY[name])
+            document["paths"].setdefault(path, {}).update(operations)
+        document["components"]["schemas"].update(schema.get("components", {}).get("schemas", {}))
         document |= {key: value for key, value in schema.items() if key not in ("paths", "components")}
-    for path, model in QUERY_MODELS.items():
-        document["paths"][path]["get"]["parameters"] = _query_parameters(model)
+    routes = {(method, path) for path, operations in document["paths"].items() for method in operations}
+    if missing := set(OPERATIONS) - routes:
+        raise SystemExit(f"documented operations without a route: {sorted(missing)}")
+    schemas = document["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(unused, None)
+    _, responses = models_json_schema(
+        [(model, "serialization") for model in RESPONSE_MODELS], ref_template=SCHEMAS + "{model}"
+    )
+    schemas |= responses.get("$defs", {}) | ERROR_SCHEMAS
+    schemas["FeedbackSubmission"] = copy.deepcopy(schemas["FeedbackSubmission"]) | AT_LEAST_ONE
     document["components"]["securitySchemes"] = {
         "apiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer fbk_..."},
-        "feedbackToken": {"type": "apiKey", "in": "header", "name": "X-Feedback-Token"},
+        "feedbackToken": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Feedback-Token",
+            "description": "The feedback token (POST /v1/feedback also takes the body field feedback_token)",
+        },
     }
     document["paths"] = dict(sorted(document["paths"].items()))
-    document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))
+    document["components"]["schemas"] = dict(sorted(schemas.items()))
     return document
 
 

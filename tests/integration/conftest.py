@@ -16,6 +16,7 @@ from feedback_core.apikeys import ApiKeyStore
 from feedback_core.aws import dynamodb
 from tests.support.cloud import Stack, deploy_stack
 from tests.support.handlers import (
+    ROOT,
     FakeLambdaContext,
     HttpResult,
     http_event,
@@ -35,6 +36,7 @@ FUNCTIONS = {
     "stats": "StatsFunction",
 }
 REGION = "us-east-1"
+OPENAPI = json.loads((ROOT / "functions" / "meta" / "openapi.json").read_text())
 PARAMETERS = {"MaxUpdatesPerRecord": "5", "TokenTtlSeconds": "3600", "TimeIndexShards": "3"}
 
 
@@ -75,7 +77,9 @@ class Api:
             event_fields.setdefault("headers", {})["authorization"] = f"Bearer {key}"
         event = http_event(sample, **event_fields)
         self.use_function(function)
-        return invoke_http(function, event)
+        result = invoke_http(function, event)
+        assert_documented(event["routeKey"], result)
+        return result
 
     def create_key(self, project: str, *scopes: Any) -> str:
         self.use_function("authorizer")
@@ -91,6 +95,22 @@ class Api:
     def submit(self, token: str | None, body: dict[str, Any], **event_fields: Any) -> HttpResult:
         headers = {"x-feedback-token": token, **event_fields.pop("headers", {})}
         return self.call("submit_feedback", "submit_feedback", body=body, headers=headers, **event_fields)
+
+
+def assert_documented(route_key: str, result: HttpResult) -> None:
+    """Every answer a test sees is one the OpenAPI document lists for that operation, with its body
+    schema's required fields: the document cannot fall behind the handlers unnoticed."""
+    method, path = route_key.split(" ", 1)
+    operation = OPENAPI["paths"].get(path, {}).get(method.lower())
+    if operation is None:
+        return  # a route outside the API contract (static files of the docs page)
+    response = operation["responses"].get(str(result.status))
+    assert response is not None, f"{route_key} answered {result.status}, which openapi.json does not list"
+    for header, spec in response.get("headers", {}).items():
+        if spec.get("required"):
+            assert header.lower() in result.headers, f"{route_key} {result.status} lacks header {header}"
+    if result.status >= 400:
+        assert set(result.body["error"]) <= {"code", "message", "details"}, result.body
 
 
 def _context(function: str) -> Any:

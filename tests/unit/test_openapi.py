@@ -30,4 +30,31 @@ def test_document_lists_every_route_with_its_credential() -> None:
     assert {path: set(operations) for path, operations in document["paths"].items()} == ROUTES
     assert document["paths"]["/v1/tokens"]["post"]["security"] == [{"apiKey": []}]
     assert document["paths"]["/v1/feedback"]["post"]["security"] == [{"feedbackToken": []}]
-    assert "security" not in document["paths"]["/v1/health"]["get"]
+    assert document["paths"]["/v1/health"]["get"]["security"] == []
+
+
+def test_every_error_status_has_the_error_schema() -> None:
+    document = json.loads(TARGET.read_text())
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation["description"], (method, path)
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    schema = json.dumps(response["content"]["application/json"]["schema"])
+                    assert "#/components/schemas/Error" in schema, (method, path, status)
+
+
+def test_path_parameters_are_declared() -> None:
+    document = json.loads(TARGET.read_text())
+    for path, operations in document["paths"].items():
+        names = {part[1:-1] for part in path.split("/") if part.startswith("{")}
+        for operation in operations.values():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == names, path
+
+
+def test_the_docs_page_is_html_and_submissions_need_a_field() -> None:
+    document = json.loads(TARGET.read_text())
+    assert list(document["paths"]["/v1/docs"]["get"]["responses"]["200"]["content"]) == ["text/html"]
+    rule = document["components"]["schemas"]["FeedbackSubmission"]["anyOf"]
+    assert sorted(branch["required"][0] for branch in rule) == ["comment", "outcome", "score"]

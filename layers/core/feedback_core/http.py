@@ -82,6 +82,7 @@ MAX_JSON_INTEGER_DIGITS = 38
 """Longest integer literal parsed: DynamoDB stores at most 38 significant digits, and Python refuses to
 convert integers of more than 4,300 digits at all."""
 JSON_MEDIA_TYPE = "application/json"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
 """A whole string (an unterminated one runs to the end, so every match succeeds: linear time) or a
 bracket."""
@@ -112,8 +113,11 @@ def body_refusal(event: Mapping[str, Any]) -> ServiceError | None:
 
     The API speaks JSON only: any other body type, form encodings included, is 415 — they are the
     content types a cross-site HTML form can send without a CORS preflight. A request with no body
-    needs no Content-Type. Invalid UTF-8 and nesting beyond MAX_JSON_DEPTH are 400.
+    needs no Content-Type; bodies of GET and DELETE requests are ignored. Invalid UTF-8 and nesting beyond MAX_JSON_DEPTH are 400.
     """
+    method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "")).upper()
+    if method not in BODY_METHODS:
+        return None  # no route of these methods reads a body, so none is parsed
     raw = _raw_body(event)
     if isinstance(raw, ServiceError):
         return raw
