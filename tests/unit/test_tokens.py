@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -7,12 +8,12 @@ from typing import Any
 import boto3
 import jwt
 import pytest
-from jwt.utils import base64url_decode, base64url_encode
+from jwt.utils import base64url_decode
 from moto import mock_aws
 
 from feedback_core.errors import Unauthorized, ValidationFailed
 from feedback_core.models import TokenRequest
-from feedback_core.tokens import PublicKeys, TokenIssuer, TokenVerifier, key_id_of
+from feedback_core.tokens import MAX_TOKEN_LENGTH, PublicKeys, TokenIssuer, TokenVerifier, key_id_of
 from tests.conftest import AwsCalls
 from tests.support.clock import ManualClock
 
@@ -57,8 +58,7 @@ def reshape(token: str, header: dict[str, Any] | None = None, claims: dict[str, 
     head, body, signature = token.split(".")
     new_head = json.loads(base64url_decode(head)) | (header or {})
     new_body = json.loads(base64url_decode(body)) | (claims or {})
-    encode = lambda value: base64url_encode(json.dumps(value).encode()).decode()  # noqa: E731
-    return f"{encode(new_head)}.{encode(new_body)}.{signature}"
+    return f"{encoded(new_head)}.{encoded(new_body)}.{signature}"
 
 
 def test_issued_token_verifies_and_carries_the_binding(kms: Any, key_id: str, clock: ManualClock) -> None:
@@ -81,8 +81,20 @@ def test_issued_token_verifies_and_carries_the_binding(kms: Any, key_id: str, cl
     assert header == {"alg": "ES256", "typ": "feedback+jwt", "kid": key_id}
 
 
-def test_token_verifies_with_the_published_jwks_alone(kms: Any, key_id: str, clock: ManualClock) -> None:
-    token = issuer(kms, key_id, clock).issue("acme", request()).feedback_token
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        # Claims are UTF-8 JSON (not \u escapes): an outside verifier must read them the same way.
+        {"run_id": "run ü €", "user_id": "𝄞 😀", "agent": "bøt", "context": {"ключ": '值 " \\ \u2028'}},
+    ],
+    ids=["ascii", "non-ascii"],
+)
+def test_token_verifies_with_the_published_jwks_alone(
+    kms: Any, key_id: str, clock: ManualClock, fields: dict[str, Any]
+) -> None:
+    """PyJWT, an outside implementation given only the JWKS, agrees with our issuer and verifier."""
+    token = issuer(kms, key_id, clock).issue("acme", request(**fields)).feedback_token
     jwks = PublicKeys(kms, frozenset({key_id})).jwks()
     assert jwks["keys"][0]["kid"] == key_id and jwks["keys"][0]["crv"] == "P-256"
     public_key = jwt.PyJWK(jwks["keys"][0]).key
@@ -91,9 +103,13 @@ def test_token_verifies_with_the_published_jwks_alone(kms: Any, key_id: str, clo
         public_key,
         algorithms=["ES256"],
         audience="feedback",
-        options={"verify_exp": False, "verify_iat": False},
+        issuer=ISSUER,
+        options={"require": ["exp", "iat", "sub", "prj"], "verify_exp": False, "verify_iat": False},
     )
-    assert claims["sub"] == "run-1"
+    ours = verifier(kms, {key_id}, clock).verify(token)
+    assert claims == ours.model_dump(exclude_none=True)
+    assert claims["sub"] == fields.get("run_id", "run-1")
+    assert claims.get("ctx") == fields.get("context")
 
 
 def test_issuing_makes_exactly_one_kms_call(
@@ -143,11 +159,47 @@ def test_token_issued_up_to_a_minute_ahead_is_accepted(kms: Any, key_id: str, cl
     [
         {"claims": {"exp": 1}},
         {"header": {"kid": "not-an-allowed-key"}},
+        {"header": {"kid": None}},
         {"header": {"alg": "HS256"}},
         {"header": {"alg": "none"}},
         {"header": {"typ": "JWT"}},
+        {"header": {"typ": "FEEDBACK+JWT"}},
+        {"header": {"crit": ["b64"], "b64": False}},
+        {"header": {"jku": "https://attacker.example/jwks.json"}},
+        {"claims": {"aud": "other"}},
+        {"claims": {"aud": ["feedback"]}},
+        {"claims": {"iss": "other"}},
+        {"claims": {"exp": True}},
+        {"claims": {"exp": 1_900_000_000.5}},
+        {"claims": {"iat": "1800000000"}},
+        {"claims": {"sub": 42}},
+        {"claims": {"sub": ""}},
+        {"claims": {"prj": None}},
+        {"claims": {"uid": ["u-1"]}},
+        {"claims": {"ctx": "not an object"}},
     ],
-    ids=["expired", "unknown-kid", "hs256", "alg-none", "wrong-typ"],
+    ids=[
+        "expired",
+        "unknown-kid",
+        "no-kid",
+        "hs256",
+        "alg-none",
+        "wrong-typ",
+        "typ-other-case",
+        "crit",
+        "extra-header",
+        "other-audience",
+        "audience-list",
+        "other-issuer",
+        "exp-boolean",
+        "exp-float",
+        "iat-string",
+        "sub-number",
+        "sub-empty",
+        "prj-null",
+        "uid-list",
+        "ctx-string",
+    ],
 )
 def test_cheaply_invalid_tokens_cost_no_aws_call(
     kms: Any, key_id: str, clock: ManualClock, aws_calls: AwsCalls, mutation: dict[str, Any]
@@ -160,7 +212,10 @@ def test_cheaply_invalid_tokens_cost_no_aws_call(
     assert aws_calls.count() == 0
 
 
-@pytest.mark.parametrize("garbage", ["", "abc", "a.b.c", "x" * 9000, "eyJhbGciOiJFUzI1NiJ9..", "ü.ü.ü"])
+@pytest.mark.parametrize(
+    "garbage",
+    ["", "abc", "a.b.c", "x" * 9000, "a.b." + "x" * MAX_TOKEN_LENGTH, "eyJhbGciOiJFUzI1NiJ9..", "ü.ü.ü"],
+)
 def test_garbage_is_rejected_without_aws_calls(
     kms: Any, key_id: str, clock: ManualClock, aws_calls: AwsCalls, garbage: str
 ) -> None:
@@ -223,3 +278,263 @@ def test_allow_list_accepts_key_arns(kms: Any, key_id: str, clock: ManualClock) 
 def test_ttl_above_the_maximum_is_refused(kms: Any, key_id: str, clock: ManualClock) -> None:
     with pytest.raises(ValidationFailed, match="at most 3600"):
         issuer(kms, key_id, clock).issue("acme", request(ttl_seconds=3601))
+
+
+# ---- one spelling per token ------------------------------------------------------------------------------
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def padded(segment: str) -> str:
+    return segment + "=" * (-len(segment) % 4)
+
+
+def with_dirty_trailing_bits(segment: str) -> str:
+    """The same bytes with a non-zero unused bit in the last character (lenient decoders accept it)."""
+    assert len(segment) % 4 in {2, 3}, "this segment has no unused bits"
+    last = ALPHABET.index(segment[-1])
+    return segment[:-1] + ALPHABET[last | 1]
+
+
+def spellings(token: str) -> dict[str, str]:
+    """Other spellings of `token` that a lenient base64 or JWS parser would read as the same token."""
+    segments = dict(zip(("header", "claims", "signature"), token.split("."), strict=True))
+    head, body, signature = segments.values()
+
+    def replaced(name: str, new: str) -> str:
+        return ".".join(new if other == name else value for other, value in segments.items())
+
+    with_unused_bits = next(name for name, value in segments.items() if len(value) % 4 in {2, 3})
+    return {
+        # "=" padding where base64 would have it, and on a segment that needs none.
+        **{
+            f"padded-{name}": replaced(name, padded(value) if len(value) % 4 else value + "==")
+            for name, value in segments.items()
+        },
+        "padded-everywhere": ".".join(
+            padded(value) + "=" * (len(value) % 4 == 0) for value in segments.values()
+        ),
+        "trailing-dot": token + ".",
+        "trailing-data": token + ".e30",
+        "trailing-newline": token + "\n",
+        "trailing-space": token + " ",
+        "leading-space": " " + token,
+        "leading-dot": "." + token,
+        "whitespace-inside": replaced("claims", f"{body[:10]} {body[10:]}"),
+        "newline-inside": replaced("claims", f"{body[:10]}\n{body[10:]}"),
+        "tab-inside": replaced("header", f"{head[:5]}\t{head[5:]}"),
+        "standard-base64": token.replace("-", "+").replace("_", "/"),
+        "dirty-trailing-bits": replaced(
+            with_unused_bits, with_dirty_trailing_bits(segments[with_unused_bits])
+        ),
+        "dirty-signature-bits": replaced("signature", with_dirty_trailing_bits(signature)),
+        "four-segments": f"{token}.{signature}",
+        "two-segments": f"{head}.{body}",
+        "empty-header": replaced("header", ""),
+        "empty-claims": replaced("claims", ""),
+        "empty-signature": replaced("signature", ""),
+        "all-empty": "..",
+        "length-4n+1": replaced("claims", body + "A" * ((1 - len(body)) % 4)),
+        "fullwidth-letter": replaced("header", chr(ord(head[0]) + 0xFEE0) + head[1:]),
+    }
+
+
+SPELLINGS = [
+    "padded-header",
+    "padded-claims",
+    "padded-signature",
+    "padded-everywhere",
+    "trailing-dot",
+    "trailing-data",
+    "trailing-newline",
+    "trailing-space",
+    "leading-space",
+    "leading-dot",
+    "whitespace-inside",
+    "newline-inside",
+    "tab-inside",
+    "standard-base64",
+    "dirty-trailing-bits",
+    "dirty-signature-bits",
+    "four-segments",
+    "two-segments",
+    "empty-header",
+    "empty-claims",
+    "empty-signature",
+    "all-empty",
+    "length-4n+1",
+    "fullwidth-letter",
+]
+
+
+@pytest.fixture
+def canonical_token(kms: Any, key_id: str, clock: ManualClock) -> str:
+    # "~~~~~~" and "??????" encode to "-" and "_" in any alignment, so the standard-base64 spelling differs.
+    token = issuer(kms, key_id, clock).issue("acme", request(run_id="~~~~~~??????")).feedback_token
+    assert "-" in token and "_" in token
+    return token
+
+
+def test_the_spellings_cover_every_case(canonical_token: str) -> None:
+    variants = spellings(canonical_token)
+    assert sorted(variants) == sorted(SPELLINGS)
+    assert canonical_token not in variants.values()
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_every_other_spelling_of_a_token_is_refused_without_aws_calls(
+    kms: Any, key_id: str, clock: ManualClock, aws_calls: AwsCalls, canonical_token: str, spelling: str
+) -> None:
+    cold_verifier = verifier(boto3.client("kms"), {key_id}, clock)
+    aws_calls.reset()
+    with pytest.raises(Unauthorized, match="malformed"):  # refused for its shape, not its signature
+        cold_verifier.verify(spellings(canonical_token)[spelling])
+    assert aws_calls.count() == 0
+    assert cold_verifier.verify(canonical_token).sub == "~~~~~~??????"  # the canonical form is accepted
+
+
+def test_lenient_decoders_read_the_other_spellings_as_the_same_token(canonical_token: str) -> None:
+    """The refused spellings are not garbage: a lenient parser reads the very same claims from them."""
+    _, body, signature = canonical_token.split(".")
+
+    def lenient(segment: str) -> bytes:
+        return base64.urlsafe_b64decode(padded(segment.rstrip("=")))
+
+    assert lenient(with_dirty_trailing_bits(signature)) == lenient(signature)
+    assert base64.b64decode(padded(body.replace("-", "+").replace("_", "/"))) == lenient(body)
+    assert lenient(padded(signature)) == lenient(signature)
+
+
+def encoded(value: Any) -> str:
+    return b64url(value if isinstance(value, bytes) else json.dumps(value).encode())
+
+
+# Claims that pass every check but the signature: whatever spoils them below is all that refuses them.
+VALID_CLAIMS = (
+    b'{"iss":"feedback-test","aud":"feedback","sub":"run-1","prj":"acme","iat":1800000000,"exp":1800003600'
+)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        b"[]",
+        b'"a string"',
+        b"42",
+        b"null",
+        VALID_CLAIMS + b',"ctx":{"x":"\xff"}}',  # not UTF-8
+        (VALID_CLAIMS + b"}").decode().encode("utf-16"),  # JSON, but not UTF-8
+        b"\xef\xbb\xbf" + VALID_CLAIMS + b"}",  # a byte-order mark
+        VALID_CLAIMS + b',"sub":"run-2"}',  # which duplicate wins differs between parsers
+        VALID_CLAIMS + b',"ctx":{"x":1,"x":2}}',
+        VALID_CLAIMS + b',"ctx":{"x":NaN}}',
+        VALID_CLAIMS + b',"ctx":{"x":-Infinity}}',
+        VALID_CLAIMS,  # truncated
+        VALID_CLAIMS + b"} trailing",
+        VALID_CLAIMS + b',"ctx":{"x":' + b"[" * 1400 + b"]" * 1400 + b"}}",  # exhausts the parser's recursion
+        b'{"exp":' + b"9" * 5000 + b"}",  # an integer Python refuses to parse (and far too long anyway)
+    ],
+    ids=[
+        "array",
+        "string",
+        "number",
+        "null",
+        "invalid-utf8",
+        "utf16",
+        "bom",
+        "duplicate-claim",
+        "duplicate-key-inside",
+        "nan",
+        "infinity",
+        "truncated",
+        "trailing-text",
+        "deep-nesting",
+        "huge-integer",
+    ],
+)
+def test_undecodable_claims_are_refused_without_aws_calls(
+    kms: Any, key_id: str, clock: ManualClock, aws_calls: AwsCalls, claims: bytes
+) -> None:
+    header = encoded({"alg": "ES256", "typ": "feedback+jwt", "kid": key_id})
+    token = f"{header}.{encoded(claims)}.{b64url(bytes(64))}"
+    cold_verifier = verifier(boto3.client("kms"), {key_id}, clock)
+    aws_calls.reset()
+    with pytest.raises(Unauthorized, match="malformed"):
+        cold_verifier.verify(token)
+    assert aws_calls.count() == 0
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"alg":"ES256","typ":"feedback+jwt","kid":"%s","alg":"none"}',
+        b'{"alg":"ES256","typ":"feedback+jwt","kid":"%s"',
+        b'["ES256","feedback+jwt","%s"]',
+    ],
+    ids=["duplicate-alg", "truncated", "array"],
+)
+def test_undecodable_headers_are_refused_without_aws_calls(
+    kms: Any, key_id: str, clock: ManualClock, aws_calls: AwsCalls, header: bytes
+) -> None:
+    token = f"{encoded(header % key_id.encode())}.{encoded(VALID_CLAIMS + b'}')}.{b64url(bytes(64))}"
+    cold_verifier = verifier(boto3.client("kms"), {key_id}, clock)
+    aws_calls.reset()
+    with pytest.raises(Unauthorized, match="malformed"):
+        cold_verifier.verify(token)
+    assert aws_calls.count() == 0
+
+
+def test_a_long_integer_parses_but_is_no_token(kms: Any, key_id: str, clock: ManualClock) -> None:
+    header = encoded({"alg": "ES256", "typ": "feedback+jwt", "kid": key_id})
+    claims = b'{"exp":' + b"9" * 2900 + b',"iat":1}'
+    with pytest.raises(Unauthorized, match="invalid"):
+        verifier(kms, {key_id}, clock).verify(f"{header}.{encoded(claims)}.{b64url(bytes(64))}")
+
+
+def test_the_spoiled_claims_above_would_otherwise_reach_the_signature(
+    kms: Any, key_id: str, clock: ManualClock
+) -> None:
+    header = encoded({"alg": "ES256", "typ": "feedback+jwt", "kid": key_id})
+    token = f"{header}.{encoded(VALID_CLAIMS + b'}')}.{b64url(bytes(64))}"
+    with pytest.raises(Unauthorized, match="invalid"):
+        verifier(kms, {key_id}, clock).verify(token)
+
+
+@pytest.mark.parametrize("size", [0, 63, 65, 72])
+def test_signature_must_be_64_raw_bytes(kms: Any, key_id: str, clock: ManualClock, size: int) -> None:
+    token = issuer(kms, key_id, clock).issue("acme", request()).feedback_token
+    head, body, _ = token.split(".")
+    with pytest.raises(Unauthorized, match="malformed"):
+        verifier(kms, {key_id}, clock).verify(f"{head}.{body}.{b64url(bytes(size))}")
+
+
+def test_der_signature_is_refused(kms: Any, key_id: str, clock: ManualClock) -> None:
+    """KMS returns DER; a token carrying it instead of r || s is not ours."""
+    token = issuer(kms, key_id, clock).issue("acme", request()).feedback_token
+    head, body, _ = token.split(".")
+    der = kms.sign(
+        KeyId=key_id, Message=f"{head}.{body}".encode(), MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
+    )["Signature"]
+    with pytest.raises(Unauthorized):
+        verifier(kms, {key_id}, clock).verify(f"{head}.{body}.{b64url(der)}")
+
+
+def test_zero_signature_is_invalid(kms: Any, key_id: str, clock: ManualClock) -> None:
+    token = issuer(kms, key_id, clock).issue("acme", request()).feedback_token
+    head, body, _ = token.split(".")
+    with pytest.raises(Unauthorized, match="invalid"):
+        verifier(kms, {key_id}, clock).verify(f"{head}.{body}.{b64url(bytes(64))}")
+
+
+def test_non_ascii_ids_cost_their_utf8_bytes(kms: Any, key_id: str, clock: ManualClock) -> None:
+    ascii_token = issuer(kms, key_id, clock).issue("acme", request(run_id="r" * 256)).feedback_token
+    astral_token = issuer(kms, key_id, clock).issue("acme", request(run_id="😀" * 256)).feedback_token
+
+    def claims_bytes(token: str) -> int:
+        return len(base64.urlsafe_b64decode(padded(token.split(".")[1])))
+
+    assert claims_bytes(astral_token) - claims_bytes(ascii_token) == 3 * 256  # 4 UTF-8 bytes, not 12

@@ -2,18 +2,25 @@
 
 Verification never calls AWS for a token that is malformed, expired, for another audience or names a key
 outside the allow-list; a valid token costs one `kms:GetPublicKey` per key per process, then nothing.
+
+A token has one spelling: three canonical base64url segments (no padding, no whitespace, unused bits
+zero) and nothing else. Every other spelling of the same bytes is refused, so a token is a stable string
+(for logs, caches and comparisons) and no parser disagreement can be smuggled through.
 """
 
 from __future__ import annotations
 
+import base64
 import json
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from jwt.algorithms import ECAlgorithm
-from jwt.utils import base64url_encode, der_to_raw_signature
 from pydantic import ValidationError
 
 from feedback_core.clock import Clock, iso_timestamp, system_clock
@@ -26,9 +33,34 @@ if TYPE_CHECKING:
 ALGORITHM = "ES256"
 TOKEN_TYPE = "feedback+jwt"  # noqa: S105 (a media type, not a secret)
 AUDIENCE = "feedback"
-MAX_TOKEN_LENGTH = 8192
 IAT_SKEW_SECONDS = 60
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "prj", "iat", "exp"]
+
+KMS_MAX_MESSAGE_BYTES = 4096
+"""KMS `Sign` with `MessageType=RAW` takes at most 4,096 bytes of message (`Message`, "Messages can be
+0-4096 bytes"): https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html. The signing input
+(`header.claims`) is the RAW message, so it is bounded by this; longer requests are refused with 422."""
+COORDINATE_BYTES = 32
+"""P-256 coordinates and ECDSA r, s are 32 bytes each."""
+SIGNATURE_BYTES = 2 * COORDINATE_BYTES
+"""A JWS ES256 signature is raw r || s (RFC 7518, section 3.4), not DER."""
+
+
+def encoded_length(byte_count: int) -> int:
+    """Length of the unpadded base64url encoding of `byte_count` bytes."""
+    return (4 * byte_count + 2) // 3
+
+
+SIGNATURE_LENGTH = encoded_length(SIGNATURE_BYTES)  # 86
+MAX_TOKEN_LENGTH = KMS_MAX_MESSAGE_BYTES + 1 + SIGNATURE_LENGTH
+"""The longest token the issuer can produce (signing input, dot, signature): 4,183 characters. Anything
+longer is refused before it is parsed; request models should bound `feedback_token` with it too."""
+
+HEADER_FIELDS = frozenset({"alg", "typ", "kid"})
+"""Exactly the header the issuer writes; `crit`, `b64`, `jku`, `x5u` and the like are refused."""
+TOKEN_REQUEST_FIELDS = {"run_id": "sub", "user_id": "uid", "session_id": "ses", "agent": "agt"}
+"""Request fields and the claims that carry them (plus `context` as `ctx`)."""
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def key_id_of(key: str) -> str:
@@ -36,8 +68,59 @@ def key_id_of(key: str) -> str:
     return key.rsplit("key/", 1)[-1]
 
 
-def _segment(value: dict[str, Any]) -> bytes:
-    return base64url_encode(json.dumps(value, separators=(",", ":"), sort_keys=True).encode())
+def _compact_json(value: Any) -> bytes:
+    # ensure_ascii=False: a non-ASCII id costs its UTF-8 bytes (1-4), not 6-12 bytes of \u escapes.
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+def _encode_segment(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _malformed(error: Exception | None = None) -> NoReturn:
+    raise Unauthorized("feedback token is malformed") from error
+
+
+def _decode_segment(segment: str) -> bytes:
+    """Bytes of a canonical base64url segment, the one spelling `_encode_segment` produces."""
+    # A length of 4n + 1 characters encodes no whole number of bytes.
+    if not _BASE64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        _malformed()
+    data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if _encode_segment(data) != segment:  # unused trailing bits were not zero
+        _malformed()
+    return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on which duplicate wins; the issuer never writes one.
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ValueError("duplicate object key")
+    return value
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _decode_object(segment: str) -> dict[str, Any]:
+    """The JSON object in a header or claims segment: strict UTF-8, strict JSON, an object."""
+    data = _decode_segment(segment)
+    try:
+        value = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    # UnicodeDecodeError, JSONDecodeError and "integer too long" are ValueErrors; deep nesting recurses.
+    except (ValueError, RecursionError) as error:
+        _malformed(error)
+    if not isinstance(value, dict):
+        _malformed()
+    return value
+
+
+def _integer_claim(claims: dict[str, Any], name: str) -> int | None:
+    """A claim that is a JSON integer (`true` is not 1 here), else None."""
+    value = claims.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class TokenIssuer:
@@ -64,26 +147,58 @@ class TokenIssuer:
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "aud": AUDIENCE,
-            "sub": request.run_id,
             "prj": project,
             "iat": now,
             "exp": now + ttl,
         }
-        optional = {"uid": request.user_id, "ses": request.session_id, "agt": request.agent}
-        claims |= {name: value for name, value in optional.items() if value is not None}
-        if request.context:
-            claims["ctx"] = request.context
+        claims |= {
+            claim: value for claim, value in self._request_values(request).values() if value is not None
+        }
         header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": self._kid}
-        signing_input = _segment(header) + b"." + _segment(claims)
+        header_segment = _encode_segment(_compact_json(header))
+        claims_json = _compact_json(claims)
+        signing_input = f"{header_segment}.{_encode_segment(claims_json)}".encode("ascii")
+        if len(signing_input) > KMS_MAX_MESSAGE_BYTES:
+            raise self._too_long(request, header_segment, claims_json)
         signature = self._kms.sign(
             KeyId=self._key_id,
             Message=signing_input,
             MessageType="RAW",
             SigningAlgorithm="ECDSA_SHA_256",
         )["Signature"]
-        raw = der_to_raw_signature(signature, ec.SECP256R1())
-        token = (signing_input + b"." + base64url_encode(raw)).decode()
+        r, s = decode_dss_signature(signature)  # KMS returns DER; JWS wants raw r || s
+        raw = r.to_bytes(COORDINATE_BYTES, "big") + s.to_bytes(COORDINATE_BYTES, "big")
+        token = f"{signing_input.decode('ascii')}.{_encode_segment(raw)}"
         return TokenResponse(feedback_token=token, expires_at=iso_timestamp(now + ttl))
+
+    @staticmethod
+    def _request_values(request: TokenRequest) -> dict[str, tuple[str, Any]]:
+        """Request field -> (claim, value) for every part of the request the token carries."""
+        values = {field: (claim, getattr(request, field)) for field, claim in TOKEN_REQUEST_FIELDS.items()}
+        values["context"] = ("ctx", request.context or None)  # an empty context is left out
+        return values
+
+    def _too_long(self, request: TokenRequest, header_segment: str, claims_json: bytes) -> ValidationFailed:
+        """The 422 for a request whose token KMS would refuse to sign, naming what to shorten."""
+        sizes = {
+            field: len(_compact_json(value))
+            for field, (_, value) in self._request_values(request).items()
+            if value is not None
+        }
+        # The claims JSON whose base64url still fits beside the header, less what the request cannot change.
+        max_claims_bytes = (KMS_MAX_MESSAGE_BYTES - len(header_segment) - 1) * 3 // 4
+        allowance = max_claims_bytes - (len(claims_json) - sum(sizes.values()))
+        used = sum(sizes.values())
+        names = ", ".join(TOKEN_REQUEST_FIELDS) + " and context"
+        return ValidationFailed(
+            f"the token request is too long: {names} take {used} bytes together as UTF-8 JSON, "
+            f"at most {allowance} fit in a feedback token (KMS signs at most {KMS_MAX_MESSAGE_BYTES} "
+            "bytes); shorten them",
+            details=[
+                {"field": field, "message": f"takes {size} of the {allowance} bytes these fields share"}
+                for field, size in sorted(sizes.items(), key=lambda item: -item[1])
+            ],
+        )
 
 
 class PublicKeys:
@@ -98,8 +213,8 @@ class PublicKeys:
         if kid not in self._cache:
             der = self._kms.get_public_key(KeyId=kid)["PublicKey"]
             key = load_der_public_key(der)
-            if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise TypeError(f"KMS key {kid} is not an elliptic-curve key")
+            if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+                raise TypeError(f"KMS key {kid} is not a P-256 (ECC_NIST_P256) key")
             self._cache[kid] = key
         return self._cache[kid]
 
@@ -113,7 +228,11 @@ class PublicKeys:
 
 
 class TokenVerifier:
-    """Checks a token with no AWS call once the key is cached; cheap checks run before any key lookup."""
+    """Checks a token with no AWS call once the key is cached; cheap checks run before any key lookup.
+
+    One pass: split, strict-decode, parse; then header, claims, times, audience and issuer; only then the
+    public key (cached, else one `kms:GetPublicKey`) and the signature.
+    """
 
     def __init__(self, keys: PublicKeys, issuer: str, clock: Clock = system_clock) -> None:
         self._keys = keys
@@ -123,37 +242,56 @@ class TokenVerifier:
     def verify(self, token: str) -> TokenClaims:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise Unauthorized("feedback token is missing or malformed")
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError as error:
-            raise Unauthorized("feedback token is malformed") from error
-        kid = header.get("kid")
+        segments = token.split(".")
+        if len(segments) != 3:
+            _malformed()
+        header_segment, claims_segment, signature_segment = segments
+        header = _decode_object(header_segment)
+        unverified = _decode_object(claims_segment)
+        signature = _decode_segment(signature_segment)
+        if len(signature) != SIGNATURE_BYTES:
+            _malformed()
+        kid = self._check_header(header)
+        self._check_times(unverified)
+        claims = self._check_claims(unverified)
+        self._check_signature(kid, f"{header_segment}.{claims_segment}".encode("ascii"), signature)
+        return claims
+
+    def _check_header(self, header: dict[str, Any]) -> str:
+        """The header's `kid`, once the header is exactly what the issuer writes with an allowed key."""
         if header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
             raise Unauthorized("feedback token has the wrong type or algorithm")
+        kid = header.get("kid")
         if not isinstance(kid, str) or kid not in self._keys.allowed:
             raise Unauthorized("feedback token is signed by an unknown key")
-        self._check_times(unverified)
-        try:
-            claims = jwt.decode(
-                token,
-                self._keys.get(kid),
-                algorithms=[ALGORITHM],
-                audience=AUDIENCE,
-                issuer=self._issuer,
-                # Times are checked against the injected clock in _check_times, with no leeway on exp.
-                options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False},
-            )
-            return TokenClaims.model_validate(claims)
-        except (jwt.PyJWTError, ValidationError) as error:
-            raise Unauthorized("feedback token is invalid") from error
+        if header.keys() != HEADER_FIELDS:
+            raise Unauthorized("feedback token has unexpected header fields")
+        return kid
 
     def _check_times(self, claims: dict[str, Any]) -> None:
         now = self._clock()
-        expires, issued = claims.get("exp"), claims.get("iat")
-        if not isinstance(expires, int) or not isinstance(issued, int):
+        expires, issued = _integer_claim(claims, "exp"), _integer_claim(claims, "iat")
+        if expires is None or issued is None:
             raise Unauthorized("feedback token lacks exp or iat")
-        if now >= expires:
+        if now >= expires:  # no leeway: issuer and verifier share one clock
             raise Unauthorized("feedback token has expired")
         if issued > now + IAT_SKEW_SECONDS:
             raise Unauthorized("feedback token is issued in the future")
+
+    def _check_claims(self, claims: dict[str, Any]) -> TokenClaims:
+        """Required claims with their JSON types (strict: no coercion), for our audience and issuer."""
+        try:
+            checked = TokenClaims.model_validate(claims, strict=True)
+        except ValidationError as error:
+            raise Unauthorized("feedback token is invalid") from error
+        if checked.aud != AUDIENCE or checked.iss != self._issuer:
+            raise Unauthorized("feedback token is invalid")
+        return checked
+
+    def _check_signature(self, kid: str, signing_input: bytes, signature: bytes) -> None:
+        r = int.from_bytes(signature[:COORDINATE_BYTES], "big")
+        s = int.from_bytes(signature[COORDINATE_BYTES:], "big")
+        try:
+            self._keys.get(kid).verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature as error:
+            raise Unauthorized("feedback token is invalid") from error
