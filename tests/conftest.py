@@ -12,6 +12,7 @@ import pytest
 from hypothesis import settings
 
 from feedback_core import services
+from tests.support.aws_limits import StrictAws
 
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -49,6 +50,13 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     services.reset()
     yield
     services.reset()
+
+
+@pytest.fixture(autouse=True)
+def strict_aws() -> Iterator[StrictAws]:
+    """Every boto3 call of every test is held to AWS's own limits (tests/support/aws_limits.py)."""
+    with StrictAws().installed() as strict:
+        yield strict
 
 
 class AwsCalls:
