@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from local.functions import import_file
+from tests.support.aws_limits import LAMBDA_MAX_RESPONSE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -95,6 +96,8 @@ class HttpResult:
 
 def invoke_http(function: str, event: dict[str, Any]) -> HttpResult:
     response = load_function(function).lambda_handler(event, FakeLambdaContext(function_name=function))
+    size = len(json.dumps(response).encode())
+    assert size <= LAMBDA_MAX_RESPONSE_BYTES, f"{function} answered {size} bytes; Lambda refuses over 6 MB"
     text = response.get("body") or ""
     if response.get("isBase64Encoded"):
         text = base64.b64decode(text).decode()
