@@ -6,12 +6,17 @@ import json
 import time
 from typing import Any
 
+import boto3
 import pytest
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from feedback_core.apikeys import ApiKeyStore, hash_key
 from feedback_core.aws import dynamodb
+from feedback_core.events import build_event
+from feedback_core.stats import record_delta
+from local.streams import StreamReader
 from tests.conftest import AwsCalls
 from tests.integration.conftest import Api
 
@@ -353,7 +358,8 @@ def test_no_query_string_makes_a_server_error(
 
 @request_fuzz
 @given(
-    params=st.fixed_dictionaries({"run_id": request_text, "user_id": request_text}),
+    # API Gateway routes no empty path segment to a {parameter}: it answers 404 itself
+    params=st.fixed_dictionaries({"run_id": request_text.filter(bool), "user_id": request_text.filter(bool)}),
     route=st.sampled_from(
         [("query", "read_user_run_feedback"), ("admin", "remove_feedback"), ("admin", "erase_user_feedback")]
     ),
@@ -404,3 +410,94 @@ def test_run_and_user_ids_cannot_hold_a_slash(api: Api, full_key: str, field: st
     assert "must not contain '/'" in response.body["error"]["message"]
     token = api.token(full_key, run_id="r")
     assert api.submit(token, {"outcome": "positive", "user_id": "a/b"}).status == 422
+
+
+def test_an_unbound_token_cannot_touch_a_users_own_feedback(
+    api: Api, full_key: str, aws_calls: AwsCalls
+) -> None:
+    alice = api.token(full_key, user_id="alice")
+    owned = api.submit(alice, {"outcome": "positive", "comment": "mine"}).body
+    unbound = api.token(full_key)
+    headers, as_alice = {"x-feedback-token": unbound}, {"user_id": "alice"}
+
+    aws_calls.reset()
+    read = api.call("submit_feedback", "read_own_feedback", headers=headers, query=as_alice)
+    assert (read.status, read.body["error"]["code"]) == (403, "forbidden")
+    assert "bound to its user" in read.body["error"]["message"]
+    assert api.submit(unbound, {"outcome": "negative", "user_id": "alice"}).status == 403
+    for version in ['"0"', '"1"', '"9"']:
+        refused = api.submit(
+            unbound, {"outcome": "negative", "user_id": "alice"}, headers={"if-match": version}
+        )
+        assert refused.status == 403
+    assert api.call("submit_feedback", "retract_own_feedback", headers=headers, query=as_alice).status == 403
+    # Each refusal is the request's one DynamoDB call: the ownership check is part of its condition.
+    dynamodb_calls = {name: n for name, n in aws_calls.operations().items() if name.startswith("dynamodb:")}
+    assert dynamodb_calls == {
+        "dynamodb:GetItem": 1,
+        "dynamodb:UpdateItem": 4,
+        "dynamodb:DeleteItem": 1,
+    }
+
+    params = {"run_id": "run-1", "user_id": "alice"}
+    assert api.call("query", "read_user_run_feedback", key=full_key, path_params=params).body == owned
+    mine = api.call("submit_feedback", "read_own_feedback", headers={"x-feedback-token": alice})
+    assert mine.body == owned
+    # Admin routes are unaffected.
+    assert api.call("admin", "remove_feedback", key=full_key, path_params=params).status == 204
+
+
+def test_unbound_tokens_keep_anonymous_and_unowned_feedback_until_a_bound_token_writes(
+    api: Api, full_key: str
+) -> None:
+    unbound = api.token(full_key)
+    headers = {"x-feedback-token": unbound}
+    assert api.submit(unbound, {"outcome": "negative", "user_id": "bob"}).status == 201
+    assert api.submit(unbound, {"score": 2, "user_id": "bob"}).status == 200
+    assert api.submit(unbound, {"outcome": "positive"}).status == 201
+    as_bob = {"user_id": "bob"}
+    assert api.call("submit_feedback", "read_own_feedback", headers=headers, query=as_bob).status == 200
+
+    bob = api.token(full_key, user_id="bob")
+    taken = api.submit(bob, {"comment": "mine now"})
+    assert (taken.status, taken.body["version"], taken.body["score"]) == (200, 3, 2)
+    assert api.submit(unbound, {"outcome": "positive", "user_id": "bob"}).status == 403
+    assert api.call("submit_feedback", "read_own_feedback", headers=headers, query=as_bob).status == 403
+    assert api.call("submit_feedback", "retract_own_feedback", headers=headers, query=as_bob).status == 403
+
+    assert api.submit(unbound, {"outcome": "negative"}).status == 200  # anonymous stays shared
+    assert api.call("submit_feedback", "retract_own_feedback", headers=headers).status == 204
+    assert (
+        api.call("submit_feedback", "retract_own_feedback", headers={"x-feedback-token": bob}).status == 204
+    )
+    assert api.submit(unbound, {"outcome": "positive", "user_id": "bob"}).status == 201  # gone: unowned again
+
+
+def test_ownership_is_internal_to_the_table(api: Api, full_key: str) -> None:
+    """The stored owner_bound attribute shows up in no response, event or stats bucket."""
+    reader = StreamReader(boto3.client("dynamodbstreams"), api.stack.outputs["FeedbackTableStreamArn"])
+    unbound = api.token(full_key)
+    responses = [api.submit(unbound, {"outcome": "negative", "user_id": "carol"})]
+    carol = api.token(full_key, user_id="carol")
+    responses.append(api.submit(carol, {"outcome": "positive", "comment": "c"}))
+    responses.append(api.call("submit_feedback", "read_own_feedback", headers={"x-feedback-token": carol}))
+    responses.append(api.call("query", "list_feedback", key=full_key, query={}))
+    responses.append(api.call("query", "list_run_feedback", key=full_key, path_params={"run_id": "run-1"}))
+    assert (
+        api.call("submit_feedback", "retract_own_feedback", headers={"x-feedback-token": carol}).status == 204
+    )
+    assert all(response.status < 300 for response in responses)
+    assert all("owner_bound" not in json.dumps(response.body) for response in responses)
+
+    records = [record for batch in reader.poll().values() for record in batch]
+    assert any("owner_bound" in json.dumps(record) for record in records)  # it is in the stream images
+    events = [build_event(DynamoDBStreamRecordModel.model_validate(record)) for record in records]
+    assert [feedback_event.detail_type for feedback_event in events if feedback_event] == [
+        "Feedback Submitted",
+        "Feedback Updated",
+        "Feedback Retracted",
+    ]
+    assert all("owner_bound" not in json.dumps(e.envelope()) for e in events if e)
+    assert all(
+        "owner_bound" not in str(record_delta(DynamoDBStreamRecordModel.model_validate(r))) for r in records
+    )

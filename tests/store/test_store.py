@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from feedback_core.cursor import CursorCodec
-from feedback_core.errors import BadRequest, Conflict, NotFound, TooManyUpdates, ValidationFailed
+from feedback_core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyUpdates,
+    ValidationFailed,
+)
 from feedback_core.models import FeedbackSubmission, ListQuery
 from feedback_core.store import FeedbackStore
 from tests.conftest import AwsCalls
@@ -316,3 +323,125 @@ def test_concurrent_submits_to_one_record_get_distinct_versions(ddb_local: Any) 
     assert sorted(version for version, _ in results) == list(range(1, 21))
     assert [created for _, created in results].count(True) == 1
     assert store.get("acme", "hot", "u").version == 20  # type: ignore[union-attr]
+
+
+# ---- owned records: what a user-bound token wrote, an unbound token may not read, change or retract -------
+
+
+def raw_item(store: FeedbackStore, run: str = "run-1", user: str = "alice") -> dict[str, Any]:
+    """The item as stored, internal attributes included."""
+    response = store._client.get_item(
+        TableName=store.table_name, Key={"pk": {"S": f"acme#{run}"}, "sk": {"S": user}}, ConsistentRead=True
+    )
+    return dict(response.get("Item", {}))
+
+
+def test_an_unbound_token_cannot_touch_a_record_a_bound_token_wrote(
+    store: FeedbackStore, clock: ManualClock
+) -> None:
+    owned, _ = submit(store, clock, user="alice", binding="bound", fields={"outcome": "positive"})
+    assert raw_item(store)["owner_bound"] == {"BOOL": True}
+    assert "owner_bound" not in owned.model_dump()
+
+    with pytest.raises(Forbidden, match="bound to its user"):
+        store.get("acme", "run-1", "alice", binding="unbound")
+    for expected_version in (None, 0, 1, 7):
+        with pytest.raises(Forbidden):
+            submit(store, clock, user="alice", binding="unbound", expected_version=expected_version)
+    with pytest.raises(Forbidden):
+        store.retract("acme", "run-1", "alice", binding="unbound")
+
+    assert store.get("acme", "run-1", "alice") == owned  # unchanged, and the service itself still reads it
+    assert store.get("acme", "run-1", "alice", binding="bound") == owned
+
+
+def test_unbound_tokens_keep_anonymous_and_unowned_records(store: FeedbackStore, clock: ManualClock) -> None:
+    submit(store, clock, user="anonymous", binding="unbound")
+    submit(store, clock, user="bob", binding="unbound")
+    assert submit(store, clock, user="bob", binding="unbound", fields={"score": 3})[0].version == 2
+    assert store.get("acme", "run-1", "bob", binding="unbound").score == 3  # type: ignore[union-attr]
+    assert "owner_bound" not in raw_item(store, user="bob")
+    assert store.retract("acme", "run-1", "bob", binding="unbound").user_id == "bob"
+    # A token bound to the user name "anonymous" does not take the shared anonymous record.
+    submit(store, clock, user="anonymous", binding="bound")
+    assert "owner_bound" not in raw_item(store, user="anonymous")
+    assert submit(store, clock, user="anonymous", binding="unbound")[0].version == 3
+    assert store.retract("acme", "run-1", "anonymous", binding="unbound").version == 3
+
+
+def test_a_bound_token_takes_over_an_unowned_record(store: FeedbackStore, clock: ManualClock) -> None:
+    first, _ = submit(store, clock, user="alice", binding="unbound", fields={"outcome": "negative"})
+    taken, created = submit(store, clock, user="alice", binding="bound", fields={"comment": "mine"})
+    assert not created and taken.version == 2 and taken.feedback_id == first.feedback_id
+    with pytest.raises(Forbidden):
+        submit(store, clock, user="alice", binding="unbound")
+    assert store.get("acme", "run-1", "alice") == taken
+    assert store.retract("acme", "run-1", "alice", binding="bound") == taken
+    # Once retracted the record is gone: an unbound token may start a fresh, unowned one.
+    assert submit(store, clock, user="alice", binding="unbound")[1] is True
+
+
+def test_an_owned_record_past_its_expiry_is_gone_for_everyone(
+    store: FeedbackStore, clock: ManualClock
+) -> None:
+    submit(store, clock, user="alice", binding="bound")
+    clock.advance(91 * DAY)  # expired; TTL has not deleted the item yet
+    assert store.get("acme", "run-1", "alice", binding="unbound") is None
+    with pytest.raises(NotFound):
+        store.retract("acme", "run-1", "alice", binding="unbound")
+    fresh, created = submit(store, clock, user="alice", binding="unbound")
+    assert created and fresh.version == 1
+    assert "owner_bound" not in raw_item(store)
+
+
+def test_ownership_checks_cost_no_extra_call(
+    feedback_tables: Any, clock: ManualClock, aws_calls: AwsCalls, dynamodb_client_factory: Any
+) -> None:
+    _, names = feedback_tables
+    counted = make_store((dynamodb_client_factory(), names), clock)
+    submit(counted, clock, user="alice", binding="bound")
+    aws_calls.reset()
+    for call in (
+        lambda: submit(counted, clock, user="alice", binding="unbound"),
+        lambda: counted.retract("acme", "run-1", "alice", binding="unbound"),
+        lambda: counted.get("acme", "run-1", "alice", binding="unbound"),
+    ):
+        with pytest.raises(Forbidden):
+            call()
+    assert aws_calls.operations() == {
+        "dynamodb:UpdateItem": 1,
+        "dynamodb:DeleteItem": 1,
+        "dynamodb:GetItem": 1,
+    }
+
+
+@pytest.mark.ddblocal
+def test_no_unbound_write_lands_after_a_bound_one(ddb_local: Any) -> None:
+    """Unbound submits and retracts racing one bound submit: the ownership check is part of each write's
+    condition, so once the bound write is in, every later unbound write is refused (none slips between a
+    check and the write). Real DynamoDB semantics only, as above."""
+    client = ddb_local.client()
+    names = create_tables_from_template(client, prefix=f"o{uuid.uuid4().hex[:8]}")
+    store = FeedbackStore(client, names["FeedbackTable"], max_updates_per_record=1000)
+
+    def act(index: int) -> tuple[str, int | None]:
+        try:
+            if index == 10:
+                record, _ = store.submit(
+                    project="acme", run_id="r", user_id="alice", fields={"comment": "mine"}, binding="bound"
+                )
+                return "bound", record.version
+            record, _ = store.submit(
+                project="acme", run_id="r", user_id="alice", fields={"score": index % 10}, binding="unbound"
+            )
+            return "unbound", record.version
+        except Forbidden:
+            return "refused", None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(act, range(30)))
+    [bound_version] = [version for kind, version in results if kind == "bound"]
+    accepted = [version for kind, version in results if kind == "unbound"]
+    assert all(version is not None and version < bound_version for version in accepted)
+    assert len(accepted) + results.count(("refused", None)) == 29
+    assert store.get("acme", "r", "alice").version == bound_version  # type: ignore[union-attr]

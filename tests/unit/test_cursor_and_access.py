@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from feedback_core.access import authorizer_context, caller_user, require_scope
+from feedback_core.access import authorizer_context, caller_user, require_scope, token_binding
 from feedback_core.cursor import CursorCodec, query_scope
 from feedback_core.errors import BadRequest, Forbidden, Unauthorized
 from feedback_core.models import Principal, TokenClaims
@@ -54,6 +54,11 @@ def test_bound_user_cannot_act_as_another() -> None:
 def test_unbound_token_names_the_user_or_is_anonymous() -> None:
     assert caller_user(claims(), "v") == "v"
     assert caller_user(claims(), None) == "anonymous"
+
+
+def test_a_token_is_bound_when_it_names_a_user() -> None:
+    assert token_binding(claims("u")) == "bound"
+    assert token_binding(claims()) == "unbound"
 
 
 def test_scopes_come_from_the_key_not_the_route() -> None:

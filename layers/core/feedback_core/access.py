@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from feedback_core.errors import Forbidden, Unauthorized
-from feedback_core.models import ANONYMOUS, Principal, Scope, TokenClaims
+from feedback_core.models import ANONYMOUS, Principal, Scope, TokenBinding, TokenClaims
 
 
 def authorizer_context(principal: Principal | None) -> dict[str, Any]:
@@ -47,3 +47,9 @@ def caller_user(claims: TokenClaims, requested: str | None) -> str:
             raise Forbidden("this feedback token is bound to another user")
         return claims.uid
     return requested if requested is not None else ANONYMOUS
+
+
+def token_binding(claims: TokenClaims) -> TokenBinding:
+    """Whether the token is bound to a user: what a bound token writes becomes that user's own, and a
+    token with no user bound may then neither read, change nor retract it."""
+    return "bound" if claims.uid is not None else "unbound"

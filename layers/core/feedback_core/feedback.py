@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from feedback_core import services
-from feedback_core.access import caller_user
+from feedback_core.access import caller_user, token_binding
 from feedback_core.errors import PayloadTooLarge, Unauthorized, ValidationFailed
 from feedback_core.models import (
     MAX_DETAILS_BYTES,
@@ -64,15 +64,18 @@ def submit(
         agent=claims.agt,
         context=claims.ctx,
         expected_version=expected_version,
+        binding=token_binding(claims),
     )
 
 
 def read_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord | None:
-    return services.feedback_store().get(claims.prj, claims.sub, caller_user(claims, user_id))
+    user = caller_user(claims, user_id)
+    return services.feedback_store().get(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 
 def retract_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord:
-    return services.feedback_store().retract(claims.prj, claims.sub, caller_user(claims, user_id))
+    user = caller_user(claims, user_id)
+    return services.feedback_store().retract(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 
 def issue_token(principal: Principal, request: TokenRequest) -> TokenResponse:

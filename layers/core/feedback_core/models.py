@@ -23,6 +23,10 @@ ALL_SCOPES: tuple[Scope, ...] = ("tokens:write", "feedback:read", "feedback:writ
 ANONYMOUS = "anonymous"
 """The user id shared by every caller whose token has no user and who names none."""
 
+TokenBinding = Literal["bound", "unbound"]
+"""Whether the feedback token acting on a record is bound to the record's user. What a bound token writes
+becomes that user's own: a token with no user bound may no longer read, change or retract it."""
+
 MAX_DETAILS_BYTES = 8 * 1024
 MAX_DETAILS_DEPTH = 5
 MAX_CONTEXT_BYTES = 1024

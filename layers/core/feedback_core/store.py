@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 
 from feedback_core.clock import Clock, iso_timestamp, parse_timestamp, system_clock
 from feedback_core.cursor import CursorCodec, query_scope
-from feedback_core.errors import Conflict, NotFound, TooManyUpdates, ValidationFailed
-from feedback_core.models import ANONYMOUS, FeedbackPage, FeedbackRecord, ListQuery
+from feedback_core.errors import Conflict, Forbidden, NotFound, TooManyUpdates, ValidationFailed
+from feedback_core.models import ANONYMOUS, FeedbackPage, FeedbackRecord, ListQuery, TokenBinding
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -37,7 +37,11 @@ SESSION_INDEX = "session-index"
 USER_INDEX = "user-index"
 REMOVAL_ACTOR = "removal_actor"
 """Set just before an admin delete or an erasure, so the stream's REMOVE says who removed the record."""
-KEY_ATTRIBUTES = ("pk", "sk", "time_pk", "time_sk", "session_pk", "user_pk", REMOVAL_ACTOR)
+OWNER_BOUND = "owner_bound"
+"""True once a token bound to the record's user has written it: from then on tokens with no user bound are
+refused (403). Part of the write and delete conditions, so the check and the write are one atomic step."""
+INTERNAL_ATTRIBUTES = ("pk", "sk", "time_pk", "time_sk", "session_pk", "user_pk", REMOVAL_ACTOR, OWNER_BOUND)
+"""Stored for keys, indexes and bookkeeping; never part of a record in a response, an event or the stats."""
 DEFAULTS: dict[str, Any] = {"weight": 1.0, "source": "web"}
 SECONDS_PER_DAY = 86400
 
@@ -79,7 +83,7 @@ def deserialize(image: dict[str, Any]) -> Item:
 
 
 def record_from_item(item: Item) -> FeedbackRecord:
-    return FeedbackRecord.model_validate({k: v for k, v in item.items() if k not in KEY_ATTRIBUTES})
+    return FeedbackRecord.model_validate({k: v for k, v in item.items() if k not in INTERNAL_ATTRIBUTES})
 
 
 def table_key(project: str, run_id: str, user_id: str) -> Item:
@@ -99,6 +103,18 @@ def _used(placeholders: dict[str, Any], *expressions: str) -> dict[str, Any]:
 
 def _is_conditional_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _item_at_refusal(error: ClientError) -> Item | None:
+    """The item a refused conditional write saw (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+    return deserialize(dict(error.response.get("Item", {}))) or None  # type: ignore[call-overload]
+
+
+def _owned_refusal() -> Forbidden:
+    return Forbidden(
+        "this feedback was given through a token bound to its user; "
+        "a token with no user bound cannot read, change or retract it"
+    )
 
 
 @dataclass
@@ -181,8 +197,14 @@ class FeedbackStore:
         agent: str | None = None,
         context: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        binding: TokenBinding | None = None,
     ) -> tuple[FeedbackRecord, bool]:
-        """Creates or updates the record with one conditional UpdateItem. Returns (record, created)."""
+        """Creates or updates the record with one conditional UpdateItem. Returns (record, created).
+
+        `binding`: a write through a token bound to the user makes the record that user's own; one
+        through a token with no user bound is refused on an owned record (Forbidden); None (API-key and
+        service writes) neither claims nor is refused.
+        """
         now = self._clock()
         write = self._write_for(
             project=project,
@@ -194,6 +216,8 @@ class FeedbackStore:
             context=context,
             now=now,
         )
+        if binding == "bound" and user_id != ANONYMOUS:
+            write.sets[OWNER_BOUND] = True  # the shared anonymous record never becomes anyone's own
         expression, names, values = write.expression()
         names |= {"#pk": "pk", "#expires_at": "expires_at"}
         values |= {":cap": self._max_updates, ":now_epoch": int(now)}
@@ -205,6 +229,9 @@ class FeedbackStore:
         else:
             values[":expected"] = expected_version
             condition = f"#version = :expected AND #version < :cap AND {live}"
+        if binding == "unbound":
+            names["#owner_bound"] = OWNER_BOUND
+            condition = f"({condition}) AND attribute_not_exists(#owner_bound)"
         names, values = _used(names, expression, condition), _used(values, expression, condition)
         try:
             response = self._client.update_item(
@@ -220,8 +247,8 @@ class FeedbackStore:
         except ClientError as error:
             if not _is_conditional_failure(error):
                 raise
-            old = deserialize(dict(error.response.get("Item", {}))) or None  # type: ignore[call-overload]
-            return self._after_refusal(write, old, expected_version, now), True
+            old = _item_at_refusal(error)
+            return self._after_refusal(write, old, expected_version, now, binding), True
         old = deserialize(response.get("Attributes", {})) or None
         return record_from_item(write.apply(old)), old is None
 
@@ -279,9 +306,15 @@ class FeedbackStore:
         return write
 
     def _after_refusal(
-        self, write: _Write, old: Item | None, expected_version: int | None, now: float
+        self,
+        write: _Write,
+        old: Item | None,
+        expected_version: int | None,
+        now: float,
+        binding: TokenBinding | None,
     ) -> FeedbackRecord:
-        """Explains a failed submit condition, or replaces an expired record that TTL has not removed yet."""
+        """Explains a failed submit condition, or replaces an expired record that TTL has not removed yet.
+        Ownership is told first, so a caller refused for it learns nothing about the record's version."""
         if old is None:
             raise Conflict(f"no feedback exists at version {expected_version}")
         if "version" not in old:
@@ -290,12 +323,16 @@ class FeedbackStore:
             if expected_version not in (None, 0):
                 raise Conflict(f"no feedback exists at version {expected_version}")
             return self._replace_expired(write, old, now)
+        if binding == "unbound" and old.get(OWNER_BOUND):
+            raise _owned_refusal()
         version = int(old.get("version", 0))
         if expected_version is not None and version != expected_version:
             raise Conflict(
                 f"feedback is at version {version}, not {expected_version}",
                 details=[{"field": "version", "message": f"current version is {version}"}],
             )
+        if version < self._max_updates:
+            raise Conflict("feedback changed concurrently; try again")
         retry = {}
         if old.get("expires_at"):
             retry["Retry-After"] = str(max(1, int(old["expires_at"]) - int(now)))
@@ -320,9 +357,12 @@ class FeedbackStore:
             raise
         return record_from_item(item)
 
-    def retract(self, project: str, run_id: str, user_id: str) -> FeedbackRecord:
-        """The user takes their feedback back (one conditional DeleteItem)."""
-        old = self._delete(project, run_id, user_id, live_only=True)
+    def retract(
+        self, project: str, run_id: str, user_id: str, binding: TokenBinding | None = None
+    ) -> FeedbackRecord:
+        """The user takes their feedback back (one conditional DeleteItem); through a token with no user
+        bound, only if no bound token has written the record (else Forbidden)."""
+        old = self._delete(project, run_id, user_id, live_only=True, unowned_only=binding == "unbound")
         if old is None:
             raise NotFound("no feedback to retract")
         return record_from_item(old)
@@ -348,24 +388,34 @@ class FeedbackStore:
             raise NotFound("no such feedback")
         return record_from_item(old)
 
-    def _delete(self, project: str, run_id: str, user_id: str, *, live_only: bool) -> Item | None:
+    def _delete(
+        self, project: str, run_id: str, user_id: str, *, live_only: bool, unowned_only: bool = False
+    ) -> Item | None:
+        """Deletes the item if the conditions hold; None if there is nothing (live) to delete."""
+        now = int(self._clock())
         condition = "attribute_exists(pk)"
         values: Item = {}
         if live_only:
             condition += " AND (attribute_not_exists(expires_at) OR expires_at > :now_epoch)"
-            values[":now_epoch"] = int(self._clock())
+            values[":now_epoch"] = now
+        if unowned_only:
+            condition += f" AND attribute_not_exists({OWNER_BOUND})"
         try:
             response = self._client.delete_item(
                 TableName=self._table,
                 Key=serialize(table_key(project, run_id, user_id)),
                 ConditionExpression=condition,
                 ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **({"ExpressionAttributeValues": serialize(values)} if values else {}),  # type: ignore[arg-type]
             )
         except ClientError as error:
-            if _is_conditional_failure(error):
-                return None
-            raise
+            if not _is_conditional_failure(error):
+                raise
+            old = _item_at_refusal(error)
+            if unowned_only and old is not None and self._is_live(old, now) and old.get(OWNER_BOUND):
+                raise _owned_refusal() from error
+            return None
         return deserialize(response.get("Attributes", {}))
 
     def erase_user(self, project: str, user_id: str) -> int:
@@ -400,12 +450,19 @@ class FeedbackStore:
         expires = item.get("expires_at")
         return expires is None or int(expires) > int(self._clock() if now is None else now)
 
-    def get(self, project: str, run_id: str, user_id: str) -> FeedbackRecord | None:
+    def get(
+        self, project: str, run_id: str, user_id: str, binding: TokenBinding | None = None
+    ) -> FeedbackRecord | None:
+        """The live record, or None; through a token with no user bound, Forbidden on an owned record."""
         response = self._client.get_item(
             TableName=self._table, Key=serialize(table_key(project, run_id, user_id)), ConsistentRead=True
         )
         item = deserialize(response.get("Item", {}))
-        return record_from_item(item) if item and self._is_live(item) else None
+        if not item or not self._is_live(item):
+            return None
+        if binding == "unbound" and item.get(OWNER_BOUND):
+            raise _owned_refusal()
+        return record_from_item(item)
 
     def _pages(self, request: QueryInputTypeDef) -> Iterator[Item]:
         """Items of a query, page after page, lazily."""
