@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY ?= 0
 
 include mk/ddblocal.mk
 
-.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi clean
+.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi vendor-docs-ui clean
 
 setup: $(STAMP)
 
@@ -74,6 +74,51 @@ openapi: setup
 
 build: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template-file template.yaml
+
+# Swagger UI for GET /v1/docs, vendored from npm (swagger-ui-dist): fetches the exact version pinned in
+# functions/meta/docs_ui/manifest.json (DOCS_UI_VERSION=x.y.z moves to another one), copies the files
+# the page needs and rewrites the manifest with their SHA-256. Needs npm and the registry; nothing else.
+DOCS_UI_FILES := swagger-ui-bundle.js swagger-ui.css swagger-ui-bundle.js.LICENSE.txt LICENSE NOTICE
+define VENDOR_DOCS_UI
+import hashlib, json, os, pathlib, subprocess, sys, tarfile, tempfile
+
+folder = pathlib.Path("functions/meta/docs_ui")
+manifest_path = folder / "manifest.json"
+previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+wanted = os.environ.get("DOCS_UI_VERSION") or previous.get("version")
+if not wanted:
+    sys.exit("no version pinned yet: make vendor-docs-ui DOCS_UI_VERSION=x.y.z")
+names = sorted(os.environ["DOCS_UI_FILES"].split())
+with tempfile.TemporaryDirectory() as work:
+    packed = subprocess.run(
+        ["npm", "pack", "--json", "--pack-destination", work, f"swagger-ui-dist@{wanted}"],
+        check=True, capture_output=True, text=True,
+    )
+    pack = json.loads(packed.stdout)[0]
+    if pack["version"] == previous.get("version") and pack["integrity"] != previous.get("integrity"):
+        sys.exit(f"swagger-ui-dist {pack['version']} changed on the registry: {pack['integrity']}")
+    with tarfile.open(pathlib.Path(work) / pack["filename"]) as archive:
+        contents = {name: archive.extractfile(f"package/{name}").read() for name in [*names, "package.json"]}
+package = json.loads(contents.pop("package.json"))
+for stale in set(previous.get("files", {})) - set(names):
+    (folder / stale).unlink(missing_ok=True)
+for name, content in contents.items():
+    (folder / name).write_bytes(content)
+manifest = {
+    "package": pack["name"],
+    "version": pack["version"],
+    "integrity": pack["integrity"],
+    "license": package["license"],
+    "license_file": "LICENSE",
+    "files": {name: hashlib.sha256(contents[name]).hexdigest() for name in names},
+}
+manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+print(f"vendored {pack['name']} {pack['version']} into {folder}", file=sys.stderr)
+endef
+export VENDOR_DOCS_UI DOCS_UI_FILES
+
+vendor-docs-ui:
+	$(PYTHON) -c "$$VENDOR_DOCS_UI"
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -52,6 +52,7 @@ ROUTES = {
     "GET /.well-known/jwks.json": ("MetaFunction", PUBLIC),
     "GET /v1/openapi.json": ("MetaFunction", PUBLIC),
     "GET /v1/docs": ("MetaFunction", PUBLIC),
+    "GET /v1/docs/{asset}": ("MetaFunction", PUBLIC),
     "GET /v1/health": ("MetaFunction", PUBLIC),
 }
 

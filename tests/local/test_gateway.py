@@ -393,6 +393,7 @@ def test_authorizer_settings_come_from_the_template(template_api: ApiDefinition)
         "GET /.well-known/jwks.json",
         "GET /v1/openapi.json",
         "GET /v1/docs",
+        "GET /v1/docs/{asset}",
         "GET /v1/health",
     }
 
