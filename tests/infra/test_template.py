@@ -188,3 +188,7 @@ def test_sam_build_functions(build_dir: Path) -> None:
         total_function = total + sum(file.stat().st_size for file in artifacts.rglob("*") if file.is_file())
         assert total_function < LAMBDA_UNZIPPED_LIMIT
     assert (build_dir / "MetaFunction" / "openapi.json").is_file()
+    # The docs page's files (vendored Swagger UI, its manifest, the page script), byte for byte.
+    docs_ui = ROOT / "functions" / "meta" / "docs_ui"
+    for source in docs_ui.iterdir():
+        assert (build_dir / "MetaFunction" / "docs_ui" / source.name).read_bytes() == source.read_bytes()
