@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from feedback_core.errors import ValidationFailed
-from feedback_core.models import MAX_CONTEXT_BYTES, TokenRequest, json_size
+from feedback_core.models import MAX_CONTEXT_BYTES, FeedbackSubmission, TokenRequest, json_size
 from feedback_core.tokens import MAX_TOKEN_LENGTH
 from tests.conftest import AwsCalls
 from tests.support.clock import ManualClock
-from tests.unit.test_tokens import issuer, new_key, verifier
+from tests.unit.test_tokens import b64url, issuer, new_key, verifier
 
 KMS_RAW_MESSAGE_LIMIT = 4096
 """As AWS states it (Message: "Messages can be 0-4096 bytes"), independent of the code under test:
@@ -71,6 +71,14 @@ def test_the_emulated_kms_refuses_what_aws_refuses(kms: Any, key_id: str) -> Non
     with pytest.raises(ClientError) as refusal:
         sign(KMS_RAW_MESSAGE_LIMIT + 1)
     assert refusal.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_the_longest_token_follows_from_the_kms_limit() -> None:
+    signature_length = len(b64url(bytes(64)))
+    assert (MAX_TOKEN_LENGTH, signature_length) == (KMS_RAW_MESSAGE_LIMIT + 1 + signature_length, 86)
+    assert FeedbackSubmission.model_validate(
+        {"feedback_token": "t" * MAX_TOKEN_LENGTH, "outcome": "positive"}
+    )
 
 
 # ---- the largest request that issues ---------------------------------------------------------------------

@@ -26,6 +26,12 @@ from pydantic import ValidationError
 from feedback_core.clock import Clock, iso_timestamp, system_clock
 from feedback_core.errors import Unauthorized, ValidationFailed
 from feedback_core.models import TokenClaims, TokenRequest, TokenResponse
+from feedback_core.token_limits import (
+    COORDINATE_BYTES,
+    KMS_MAX_MESSAGE_BYTES,
+    MAX_TOKEN_LENGTH,
+    SIGNATURE_BYTES,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -35,30 +41,23 @@ TOKEN_TYPE = "feedback+jwt"  # noqa: S105 (a media type, not a secret)
 AUDIENCE = "feedback"
 IAT_SKEW_SECONDS = 60
 
-KMS_MAX_MESSAGE_BYTES = 4096
-"""KMS `Sign` with `MessageType=RAW` takes at most 4,096 bytes of message (`Message`, "Messages can be
-0-4096 bytes"): https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html. The signing input
-(`header.claims`) is the RAW message, so it is bounded by this; longer requests are refused with 422."""
-COORDINATE_BYTES = 32
-"""P-256 coordinates and ECDSA r, s are 32 bytes each."""
-SIGNATURE_BYTES = 2 * COORDINATE_BYTES
-"""A JWS ES256 signature is raw r || s (RFC 7518, section 3.4), not DER."""
-
-
-def encoded_length(byte_count: int) -> int:
-    """Length of the unpadded base64url encoding of `byte_count` bytes."""
-    return (4 * byte_count + 2) // 3
-
-
-SIGNATURE_LENGTH = encoded_length(SIGNATURE_BYTES)  # 86
-MAX_TOKEN_LENGTH = KMS_MAX_MESSAGE_BYTES + 1 + SIGNATURE_LENGTH
-"""The longest token the issuer can produce (signing input, dot, signature): 4,183 characters. Anything
-longer is refused before it is parsed; request models should bound `feedback_token` with it too."""
-
 HEADER_FIELDS = frozenset({"alg", "typ", "kid"})
 """Exactly the header the issuer writes; `crit`, `b64`, `jku`, `x5u` and the like are refused."""
 TOKEN_REQUEST_FIELDS = {"run_id": "sub", "user_id": "uid", "session_id": "ses", "agent": "agt"}
 """Request fields and the claims that carry them (plus `context` as `ctx`)."""
+
+__all__ = [
+    "ALGORITHM",
+    "AUDIENCE",
+    "IAT_SKEW_SECONDS",
+    "KMS_MAX_MESSAGE_BYTES",
+    "MAX_TOKEN_LENGTH",
+    "TOKEN_TYPE",
+    "PublicKeys",
+    "TokenIssuer",
+    "TokenVerifier",
+    "key_id_of",
+]
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
