@@ -8,12 +8,23 @@ from typing import Any
 import boto3
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from jwt.utils import base64url_decode
 from moto import mock_aws
 
 from feedback_core.errors import Unauthorized, ValidationFailed
 from feedback_core.models import TokenRequest
-from feedback_core.tokens import MAX_TOKEN_LENGTH, PublicKeys, TokenIssuer, TokenVerifier, key_id_of
+from feedback_core.tokens import (
+    MAX_TOKEN_LENGTH,
+    P256_ORDER,
+    PublicKeys,
+    TokenIssuer,
+    TokenVerifier,
+    key_id_of,
+)
 from tests.conftest import AwsCalls
 from tests.support.clock import ManualClock
 
@@ -538,3 +549,36 @@ def test_non_ascii_ids_cost_their_utf8_bytes(kms: Any, key_id: str, clock: Manua
         return len(base64.urlsafe_b64decode(padded(token.split(".")[1])))
 
     assert claims_bytes(astral_token) - claims_bytes(ascii_token) == 3 * 256  # 4 UTF-8 bytes, not 12
+
+
+def high_s_twin(token: str) -> str:
+    """The same token with its signature's s replaced by n - s: a second valid ECDSA signature."""
+    signing_input, _, signature = token.rpartition(".")
+    raw = base64.urlsafe_b64decode(padded(signature))
+    s = int.from_bytes(raw[32:], "big")
+    twin = raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
+    return f"{signing_input}.{b64url(twin)}"
+
+
+def test_the_high_s_twin_of_a_signature_is_refused_without_aws_calls(
+    kms: Any, key_id: str, clock: ManualClock, aws_calls: AwsCalls
+) -> None:
+    tokens = [
+        issuer(kms, key_id, clock).issue("acme", request(run_id=f"run-{n}")).feedback_token for n in range(12)
+    ]
+    public_key = load_der_public_key(kms.get_public_key(KeyId=key_id)["PublicKey"])
+    cold_verifier = verifier(boto3.client("kms"), {key_id}, clock)
+    for token in tokens:
+        signing_input, _, signature = token.rpartition(".")
+        raw = base64.urlsafe_b64decode(padded(signature))
+        assert int.from_bytes(raw[32:], "big") <= P256_ORDER // 2  # the issuer writes low S only
+        twin = high_s_twin(token)
+        twin_raw = base64.urlsafe_b64decode(padded(twin.rpartition(".")[2]))
+        twin_der = encode_dss_signature(
+            int.from_bytes(twin_raw[:32], "big"), int.from_bytes(twin_raw[32:], "big")
+        )
+        public_key.verify(twin_der, signing_input.encode(), ec.ECDSA(hashes.SHA256()))  # mathematically valid
+        aws_calls.reset()
+        with pytest.raises(Unauthorized, match="malformed"):
+            cold_verifier.verify(twin)
+        assert aws_calls.count() == 0

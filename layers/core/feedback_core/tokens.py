@@ -122,6 +122,16 @@ def _integer_claim(claims: dict[str, Any], name: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""n, the order of P-256. An ECDSA signature (r, s) is equally valid as (r, n - s); the issuer writes
+the low-S form and the verifier accepts only that, so a token has exactly one spelling."""
+
+
+def _is_low_s(signature: bytes) -> bool:
+    s = int.from_bytes(signature[COORDINATE_BYTES:], "big")
+    return s <= P256_ORDER // 2
+
+
 class TokenIssuer:
     """Signs tokens with `kms:Sign` (one call per token)."""
 
@@ -166,6 +176,7 @@ class TokenIssuer:
             SigningAlgorithm="ECDSA_SHA_256",
         )["Signature"]
         r, s = decode_dss_signature(signature)  # KMS returns DER; JWS wants raw r || s
+        s = min(s, P256_ORDER - s)  # (r, n - s) verifies too: only the low-S form is the token's spelling
         raw = r.to_bytes(COORDINATE_BYTES, "big") + s.to_bytes(COORDINATE_BYTES, "big")
         token = f"{signing_input.decode('ascii')}.{_encode_segment(raw)}"
         return TokenResponse(feedback_token=token, expires_at=iso_timestamp(now + ttl))
@@ -248,7 +259,7 @@ class TokenVerifier:
         header = _decode_object(header_segment)
         unverified = _decode_object(claims_segment)
         signature = _decode_segment(signature_segment)
-        if len(signature) != SIGNATURE_BYTES:
+        if len(signature) != SIGNATURE_BYTES or not _is_low_s(signature):
             _malformed()
         kid = self._check_header(header)
         self._check_times(unverified)
