@@ -501,3 +501,72 @@ def test_ownership_is_internal_to_the_table(api: Api, full_key: str) -> None:
     assert all(
         "owner_bound" not in str(record_delta(DynamoDBStreamRecordModel.model_validate(r))) for r in records
     )
+
+
+DATE_RULE = (
+    "must be an ISO 8601 date (2026-11-23) or date-time with zone (2026-11-23T08:00:00Z), "
+    "in the years 2000 to 9999"
+)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0",
+        "1700000000",
+        "",
+        "2026-W48-1",
+        "2026-327",
+        "20261123",
+        "2026-11-23T08:00:00",
+        "1999-12-31",
+        "2026-02-30",
+    ],
+)
+@pytest.mark.parametrize("field", ["start", "end"])
+def test_a_bad_date_gets_the_same_answer_on_every_route(
+    api: Api, full_key: str, field: str, value: str
+) -> None:
+    answers = [
+        api.call("query", route, key=full_key, query={field: value})
+        for route in ("list_feedback", "read_stats")
+    ]
+    assert [answer.status for answer in answers] == [422, 422]
+    assert answers[0].body == answers[1].body
+    assert answers[0].body["error"] == {
+        "code": "validation_error",
+        "message": f"invalid request: {field}: {DATE_RULE}",
+        "details": [{"field": field, "message": DATE_RULE}],
+    }
+
+
+def test_dates_and_date_times_in_any_zone_work_on_every_route(api: Api, full_key: str) -> None:
+    api.submit(api.token(full_key, user_id="alice"), {"outcome": "positive"})
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    for start, end in [
+        ("2000-01-01", "9999-12-31"),
+        ("2000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z"),
+        (f"{today}T00:00:00+14:00", f"{today}T23:59:59-12:00"),
+    ]:
+        listed = api.call("query", "list_feedback", key=full_key, query={"start": start, "end": end})
+        assert (listed.status, len(listed.body["items"])) == (200, 1)
+    stats = api.call(
+        "query", "read_stats", key=full_key, query={"start": f"{today}T23:00:00+01:00", "end": today}
+    )
+    assert stats.status == 200, stats.body
+
+
+def test_window_errors_read_alike_on_every_route(api: Api, full_key: str) -> None:
+    backwards = {"start": "2026-11-24", "end": "2026-11-23"}
+    listed = api.call("query", "list_feedback", key=full_key, query=backwards)
+    stats = api.call("query", "read_stats", key=full_key, query=backwards)
+    assert listed.body["error"]["message"] == "invalid request: start: must be before end"
+    assert stats.body["error"]["message"] == "invalid request: start: must not be after end"
+    assert (
+        listed.body["error"]["details"][0]["field"] == stats.body["error"]["details"][0]["field"] == "start"
+    )
+    wide = api.call("query", "read_stats", key=full_key, query={"start": "2024-01-01", "end": "2026-01-01"})
+    assert wide.status == 422
+    assert wide.body["error"]["message"].startswith(
+        "invalid request: start: must be at most 365 days before end"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -213,10 +214,21 @@ def test_time_window_start_inclusive_end_exclusive(store: FeedbackStore, clock: 
     records = [submit(store, clock, run=f"r{i}")[0] for i in range(4)]
     window = ListQuery(start=records[1].created_at, end=records[3].created_at)
     assert [r.run_id for r in store.list("acme", window, CODEC).items] == ["r2", "r1"]
-    with pytest.raises(ValidationFailed, match="start must be before end"):
+    with pytest.raises(ValidationFailed, match="start: must be before end"):
         store.list("acme", ListQuery(start=records[3].created_at, end=records[1].created_at), CODEC)
-    with pytest.raises(ValidationFailed, match="ISO 8601"):
-        store.list("acme", ListQuery(start="yesterday"), CODEC)
+    with pytest.raises(ValidationFailed, match="start: must be before end"):
+        store.list("acme", ListQuery(start=records[1].created_at, end=records[1].created_at), CODEC)
+    with pytest.raises(ValidationError, match="ISO 8601"):
+        ListQuery(start="yesterday")
+
+
+def test_time_window_in_any_zone_is_the_same_window(store: FeedbackStore, clock: ManualClock) -> None:
+    records = [submit(store, clock, run=f"r{i}")[0] for i in range(3)]
+    utc = datetime.fromisoformat(records[1].created_at)
+    in_utc = ListQuery(start=records[1].created_at)
+    elsewhere = ListQuery(start=utc.astimezone(timezone(timedelta(hours=-5))).isoformat())
+    assert elsewhere.start == in_utc.start
+    assert [r.run_id for r in store.list("acme", elsewhere, CODEC).items] == ["r2", "r1"]
 
 
 def test_filtered_pages_are_full_even_when_matches_are_sparse(

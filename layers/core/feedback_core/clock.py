@@ -17,13 +17,9 @@ def system_clock() -> float:
 
 def iso_timestamp(epoch_seconds: float) -> str:
     """2026-11-23T08:00:00.123Z"""
-    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_format(datetime.fromtimestamp(epoch_seconds, tz=UTC))
 
 
-def parse_timestamp(value: str) -> datetime:
-    """Parses an ISO 8601 date or date-time; naive values are taken as UTC."""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+def iso_format(moment: datetime) -> str:
+    """An aware datetime in the service's format, 2026-11-23T08:00:00.123Z (sub-milliseconds dropped)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from feedback_core.errors import ValidationFailed
 
 Outcome = Literal["positive", "negative"]
 Scope = Literal["tokens:write", "feedback:read", "feedback:write"]
@@ -131,6 +138,103 @@ def _small_object(limit: int) -> AfterValidator:
 TokenContext = Annotated[dict[str, Any], _small_object(MAX_CONTEXT_BYTES)]
 
 
+# ---- dates: one rule for every query parameter that takes a date ------------------------------------------
+
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 9999
+DATE_MESSAGE = (
+    "must be an ISO 8601 date (2026-11-23) or date-time with zone (2026-11-23T08:00:00Z), "
+    f"in the years {EARLIEST_YEAR} to {LATEST_YEAR}"
+)
+_DATE_OR_DATE_TIME = re.compile(
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"(?:T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]{1,9}))?)?"
+    r"(?:(?P<utc>Z)|(?P<sign>[+-])(?P<offset_hours>[01][0-9]|2[0-3]):(?P<offset_minutes>[0-5][0-9])))?"
+)
+"""Calendar date, or date-time with its zone (Z or ±hh:mm). ASCII digits only, written explicitly: `\\d`
+would also match other scripts' digits. Week dates, ordinal dates, basic format, bare numbers and
+date-times without a zone do not match."""
+DATE_PATTERN = (
+    r"^[2-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$"
+)
+"""The same rule for the OpenAPI document (it cannot say that February has no 30th)."""
+DATE_SUMMARY = "ISO 8601 date, or date-time with Z or ±hh:mm; years 2000 to 9999 (UTC)"
+
+
+def _date_refusal() -> PydanticCustomError:
+    return PydanticCustomError("date_or_date_time", DATE_MESSAGE)
+
+
+def _parse_date_or_date_time(text: str) -> datetime:
+    match = _DATE_OR_DATE_TIME.fullmatch(text)
+    if match is None:
+        raise _date_refusal()
+    parts = match.groupdict()
+    fraction = (parts["fraction"] or "0")[:6].ljust(6, "0")  # beyond microseconds is dropped
+    try:
+        zone = UTC
+        if parts["sign"]:
+            offset = timedelta(hours=int(parts["offset_hours"]), minutes=int(parts["offset_minutes"]))
+            zone = timezone(-offset if parts["sign"] == "-" else offset)
+        return datetime(
+            int(parts["year"]),
+            int(parts["month"]),
+            int(parts["day"]),
+            int(parts["hour"] or 0),
+            int(parts["minute"] or 0),
+            int(parts["second"] or 0),
+            int(fraction),
+            tzinfo=zone,
+        )
+    except ValueError as error:  # no such day, hour or second
+        raise _date_refusal() from error
+
+
+def utc_moment(value: Any) -> datetime:
+    """The one date rule of every query parameter: an ISO 8601 calendar date (`2026-11-23`, midnight UTC)
+    or date-time with seconds optional, a fraction of up to 9 digits and its zone (`2026-11-23T08:00Z`,
+    `2026-11-23T09:00:00.5+01:00`), falling in the years 2000 to 9999 once in UTC. A date-time without a
+    zone is refused rather than guessed. Returns the moment in UTC."""
+    if isinstance(value, str):
+        moment = _parse_date_or_date_time(value)
+    elif isinstance(value, datetime):  # from Python callers; naive ones are theirs to mean UTC
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    else:
+        raise _date_refusal()
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as error:  # past year 9999 once in UTC
+        raise _date_refusal() from error
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise _date_refusal()
+    return moment
+
+
+DateOrDateTime = Annotated[
+    datetime,
+    BeforeValidator(utc_moment),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DATE_PATTERN,
+            "description": DATE_SUMMARY,
+            "examples": ["2026-11-23", "2026-11-23T08:00:00Z"],
+        }
+    ),
+]
+"""A date or moment in a query (start, end), validated by `utc_moment` and held as a UTC datetime."""
+
+
+def window_refusal(message: str) -> ValidationFailed:
+    """A start/end pair that cannot form a window, worded like every other query validation error."""
+    return ValidationFailed(
+        f"invalid request: start: {message}", details=[{"field": "start", "message": message}]
+    )
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -189,8 +293,8 @@ class TokenRequest(StrictModel):
 class ListQuery(StrictModel):
     """Query string of GET /v1/feedback."""
 
-    start: str | None = None
-    end: str | None = None
+    start: DateOrDateTime | None = Field(None, description=f"Earliest created_at, inclusive. {DATE_SUMMARY}")
+    end: DateOrDateTime | None = Field(None, description=f"Latest created_at, exclusive. {DATE_SUMMARY}")
     outcome: Outcome | None = None
     session_id: Identifier | None = None
     user_id: Identifier | None = None

@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordMo
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from feedback_core.errors import ValidationFailed
 from feedback_core.events import images
+from feedback_core.models import DATE_SUMMARY, DateOrDateTime, window_refusal
 from feedback_core.store import deserialize, serialize
 
 if TYPE_CHECKING:
@@ -118,22 +118,24 @@ class StatsQuery(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    start: date | None = None
-    end: date | None = None
+    start: DateOrDateTime | None = Field(
+        None, description=f"First UTC day, inclusive (a date-time: its UTC day). {DATE_SUMMARY}"
+    )
+    end: DateOrDateTime | None = Field(
+        None, description=f"Last UTC day, inclusive (a date-time: its UTC day). {DATE_SUMMARY}"
+    )
     agent: str | None = Field(None, min_length=1, max_length=64)
     granularity: Literal["day", "total"] = "day"
 
     def window(self, today: date) -> tuple[date, date]:
-        end = self.end or today
-        start = self.start or end - timedelta(days=DEFAULT_DAYS - 1)
+        """The UTC days asked for, both ends included: by default the 30 days up to today."""
+        end = self.end.date() if self.end else today  # validated values are in UTC
+        start = self.start.date() if self.start else end - timedelta(days=DEFAULT_DAYS - 1)
         if start > end:
-            raise ValidationFailed(
-                "start must not be after end", details=[{"field": "start", "message": "after end"}]
-            )
+            raise window_refusal("must not be after end")
         if (end - start).days >= MAX_DAYS:
-            raise ValidationFailed(
-                f"a window spans at most {MAX_DAYS} days",
-                details=[{"field": "start", "message": f"at most {MAX_DAYS} days before end"}],
+            raise window_refusal(
+                f"must be at most {MAX_DAYS - 1} days before end (a window spans {MAX_DAYS} days)"
             )
         return start, end
 

@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from feedback_core.clock import Clock, iso_timestamp, parse_timestamp, system_clock
+from feedback_core.clock import Clock, iso_format, iso_timestamp, system_clock
 from feedback_core.cursor import CursorCodec, query_scope
 from feedback_core.errors import Conflict, Forbidden, NotFound, TooManyUpdates, ValidationFailed
-from feedback_core.models import ANONYMOUS, FeedbackPage, FeedbackRecord, ListQuery, TokenBinding
+from feedback_core.models import (
+    ANONYMOUS,
+    FeedbackPage,
+    FeedbackRecord,
+    ListQuery,
+    TokenBinding,
+    window_refusal,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -496,13 +503,13 @@ class FeedbackStore:
 
     def list(self, project: str, query: ListQuery, codec: CursorCodec) -> FeedbackPage:
         """Feedback of the project, newest created first, across the shards of the chosen index."""
-        low = _bound("start", query.start)
-        high = _bound("end", query.end)
+        # start and end as the time_sk prefixes they compare with (end is exclusive: "…Z" < "…Z#id").
+        low = iso_format(query.start) if query.start else None
+        high = iso_format(query.end) if query.end else None
         if low and high and low >= high:
-            raise ValidationFailed(
-                "start must be before end", details=[{"field": "start", "message": "must be before end"}]
-            )
-        scope = query_scope(kind="list", project=project, **query.model_dump(exclude={"cursor", "limit"}))
+            raise window_refusal("must be before end")
+        filters_in_scope = query.model_dump(mode="json", exclude={"cursor", "limit"})
+        scope = query_scope(kind="list", project=project, **filters_in_scope)
         before = None
         if query.cursor:
             before = codec.decode(query.cursor, scope).get("before")
@@ -585,16 +592,3 @@ class FeedbackStore:
         page = taken[:limit]
         next_cursor = cursor_for(page[-1]) if len(taken) > limit else None
         return FeedbackPage(items=[record_from_item(item) for item in page], next_cursor=next_cursor)
-
-
-def _bound(name: str, value: str | None) -> str | None:
-    """A start/end filter as the time_sk prefix it compares with."""
-    if value is None:
-        return None
-    try:
-        return iso_timestamp(parse_timestamp(value).timestamp())
-    except ValueError as error:
-        raise ValidationFailed(
-            f"{name} must be an ISO 8601 date or date-time",
-            details=[{"field": name, "message": "must be an ISO 8601 date or date-time, e.g. 2026-11-23"}],
-        ) from error
