@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY ?= 0
 
 include mk/ddblocal.mk
 
-.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi vendor-docs-ui clean
+.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi vendor-docs-ui smoke clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/ruff format --check layers functions clients scripts local bench tests
 
 typecheck: setup
-	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl local
+	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl local scripts/smoke.py
 
 test: lint typecheck ddblocal
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -74,6 +74,11 @@ openapi: setup
 
 build: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template-file template.yaml
+
+# Smoke test of a deployed stack (docs/DEPLOY.md): `make smoke API=<ApiUrl output>` with FEEDBACK_API_KEY
+# set; SMOKE_TOPIC_ARN=<EventsTopicArn output> also watches an event arrive; SMOKE_ARGS adds options.
+smoke: setup
+	$(BIN)/python scripts/smoke.py $(if $(API),--api "$(API)") $(SMOKE_ARGS)
 
 # Swagger UI for GET /v1/docs, vendored from npm (swagger-ui-dist): fetches the exact version pinned in
 # functions/meta/docs_ui/manifest.json (DOCS_UI_VERSION=x.y.z moves to another one), copies the files
