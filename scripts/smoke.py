@@ -103,8 +103,7 @@ def answer(response: httpx.Response, expected: int) -> Any:
     request = f"{response.request.method} {response.request.url.path}"
     if response.status_code != expected:
         raise StepFailed(
-            f"{request} answered {response.status_code}, expected {expected}",
-            f"{request} answered {response.status_code}, expected {expected}: {one_line(response.text)}",
+            f"{request} answered {response.status_code}, expected {expected}", one_line(response.text)
         )
     if expected == 204 or not response.content:
         return None
@@ -189,7 +188,7 @@ class EventWatch:
         )["SubscriptionArn"]
         if poll(self._confirmed, settle) is None:
             raise StepFailed(
-                f"the subscription of {queue_arn} to {self.topic_arn} stayed unconfirmed for {settle:.0f} s "
+                f"the subscription of {queue_arn} to {self.topic_arn} stayed unconfirmed for {settle:g} s "
                 "(is the topic in another account?)"
             )
         return f"queue {self.name}, filter {json.dumps(filter_policy, separators=(',', ':'))}"
@@ -290,7 +289,8 @@ class Smoke:
                 raise StepFailed(f"{type(error).__name__} on {url}: {error}") from error
         except StepFailed as failure:
             elapsed = time.monotonic() - started
-            print(f"FAIL {name} ({elapsed:.2f} s): {failure.detail or failure.reason}", flush=True)
+            shown = f"{failure.reason}: {failure.detail}" if failure.detail else failure.reason
+            print(f"FAIL {name} ({elapsed:.2f} s): {shown}", flush=True)
             failure.reason = f"{name}: {failure.reason}"
             raise
         elapsed = time.monotonic() - started
@@ -348,7 +348,7 @@ class Smoke:
     def health(self) -> str | None:
         body = answer(self.client.get("/v1/health"), 200)
         if not isinstance(body, dict) or body.get("status") != "ok":
-            raise StepFailed("GET /v1/health did not say ok", f"GET /v1/health answered {body!r}")
+            raise StepFailed("GET /v1/health did not say ok", one_line(json.dumps(body)))
         return None
 
     def issue_token(self) -> str | None:
@@ -368,7 +368,7 @@ class Smoke:
             raise StepFailed(
                 f"the API refused {API_KEY_ENV} ({response.status_code}): use a key of this stack with the "
                 "scopes tokens:write and feedback:read",
-                f"POST /v1/tokens answered {response.status_code}: {one_line(response.text)}",
+                one_line(response.text),
             )
         body = answer(response, 201)
         if not isinstance(body, dict) or not isinstance(body.get("feedback_token"), str):
@@ -453,7 +453,7 @@ class Smoke:
         if item is None:
             raise StepFailed(
                 f"GET /v1/feedback did not list version {self.record['version']} of the record "
-                f"within {self.options.timeout:.0f} s",
+                f"within {self.options.timeout:g} s",
                 f"last answer: {one_line(last[0])}",
             )
         if item != self.record:
@@ -481,7 +481,7 @@ class Smoke:
         total = poll(check, self.options.timeout)
         if total is None:
             raise StepFailed(
-                f"GET /v1/stats did not count the changed vote {wanted} within {self.options.timeout:.0f} s",
+                f"GET /v1/stats did not count the changed vote {wanted} within {self.options.timeout:g} s",
                 f"last answer: {one_line(last[0])}",
             )
         return None
@@ -494,7 +494,7 @@ class Smoke:
             raise StepFailed(f"could not read the temporary queue: {error}") from error
         if envelope is None:
             raise StepFailed(
-                f"no {SUBMITTED} event of run {self.run_id} arrived within {self.options.event_timeout:.0f} s"
+                f"no {SUBMITTED} event of run {self.run_id} arrived within {self.options.event_timeout:g} s"
             )
         detail = envelope["detail"]
         feedback = detail.get("feedback") or {}
