@@ -570,3 +570,97 @@ def test_window_errors_read_alike_on_every_route(api: Api, full_key: str) -> Non
     assert wide.body["error"]["message"].startswith(
         "invalid request: start: must be at most 365 days before end"
     )
+
+
+@pytest.mark.parametrize(
+    "if_match",
+    [
+        pytest.param('"' + "9" * 39 + '"', id="39 digits"),  # beyond DynamoDB's 38: was a 500
+        pytest.param("9" * 4400, id="4400 digits"),  # beyond what Python converts to int at all
+        pytest.param('"1234567890"', id="10 digits"),  # more versions than any record can have
+        pytest.param('"\u00b2"', id="superscript two"),  # str.isdigit() says yes
+        pytest.param('"\u0663"', id="Arabic-Indic three"),
+        pytest.param('"-1"', id="negative"),
+        pytest.param("", id="empty"),
+        pytest.param('""', id="empty quoted"),
+        pytest.param('"3', id="unbalanced quote"),
+        pytest.param('W/"3', id="weak unbalanced"),
+        pytest.param('""3""', id="doubled quotes"),
+        pytest.param('"3", "4"', id="list"),
+        pytest.param("*", id="star"),
+    ],
+)
+def test_if_match_must_be_a_small_ascii_version(api: Api, full_key: str, if_match: str) -> None:
+    token = api.token(full_key, user_id="alice")
+    refused = api.submit(token, {"outcome": "positive"}, headers={"if-match": if_match})
+    assert refused.status == 422, refused.body
+    assert refused.body["error"]["message"] == 'If-Match must be a record version, e.g. "3"'
+    assert refused.body["error"]["details"][0]["field"] == "If-Match"
+
+
+def test_if_match_spellings_of_a_version(api: Api, full_key: str) -> None:
+    token = api.token(full_key, user_id="alice")
+    assert api.submit(token, {"outcome": "positive"}, headers={"if-match": '"0"'}).status == 201
+    for version, if_match in [(1, 'W/"1"'), (2, '"2"'), (3, "3"), (4, ' "000000004" ')]:
+        accepted = api.submit(token, {"score": version}, headers={"if-match": if_match})
+        assert (accepted.status, accepted.body["version"]) == (200, version + 1), if_match
+    stale = api.submit(token, {"score": 1}, headers={"if-match": '"999999999"'})
+    assert stale.status == 409
+
+
+# Numbers as text: ASCII, other scripts' digits (str.isdigit() accepts them), and far beyond any int64.
+digit_text = (
+    st.integers(min_value=-(10**60), max_value=10**60).map(str)
+    | st.text(st.sampled_from("0123456789\u0660\u0665\u00b2\u0966\uff15-+"), min_size=1, max_size=50)
+    | st.integers(min_value=39, max_value=5000).map(lambda digits: "9" * digits)
+)
+
+
+@request_fuzz
+@given(limit=digit_text, route=st.sampled_from(["list_feedback", "list_run_feedback"]))
+def test_any_limit_is_a_page_size_or_422(api: Api, full_key: str, route: str, limit: str) -> None:
+    response = api.call("query", route, key=full_key, query={"limit": limit}, path_params={"run_id": "r"})
+    if response.status == 200:
+        assert limit.strip().lstrip("+").isascii() and 1 <= int(limit) <= 100
+    else:
+        assert response.status == 422, response.body
+        assert response.body["error"]["details"][0]["field"] == "limit"
+
+
+@request_fuzz
+@given(cursor=request_text | digit_text, route=st.sampled_from(["list_feedback", "list_run_feedback"]))
+def test_any_cursor_is_a_page_or_400(api: Api, full_key: str, route: str, cursor: str) -> None:
+    response = api.call("query", route, key=full_key, query={"cursor": cursor}, path_params={"run_id": "r"})
+    expected = {200, 400} if cursor == "" else {422} if len(cursor) > 4096 else {400}
+    assert response.status in expected, response.body
+
+
+@request_fuzz
+@given(ttl=st.integers(min_value=-(10**45), max_value=10**45) | st.sampled_from([0, 1, 3600, 3601, 10**38]))
+def test_any_ttl_seconds_is_a_token_or_422(api: Api, full_key: str, ttl: int) -> None:
+    response = api.call("issue_token", "issue_token", key=full_key, body={"run_id": "r", "ttl_seconds": ttl})
+    assert response.status == (201 if 1 <= ttl <= 3600 else 422), response.body
+
+
+@request_fuzz
+@given(
+    user_id=request_text | digit_text, route=st.sampled_from(["read_own_feedback", "retract_own_feedback"])
+)
+def test_any_user_id_query_is_an_answer_not_a_server_error(
+    api: Api, full_key: str, route: str, user_id: str
+) -> None:
+    token = getattr(api, "_unbound_token", None) or api.token(full_key)
+    api._unbound_token = token  # type: ignore[attr-defined]
+    response = api.call(
+        "submit_feedback", route, headers={"x-feedback-token": token}, query={"user_id": user_id}
+    )
+    assert response.status in {404, 422}, response.body
+
+
+@pytest.mark.parametrize("user_id", ["", "a\nb", "a/b", "x" * 257])
+def test_an_unusable_user_id_query_is_422(api: Api, full_key: str, user_id: str) -> None:
+    headers = {"x-feedback-token": api.token(full_key)}
+    for route in ["read_own_feedback", "retract_own_feedback"]:
+        response = api.call("submit_feedback", route, headers=headers, query={"user_id": user_id})
+        assert response.status == 422, response.body
+        assert response.body["error"]["details"][0]["field"] == "user_id"

@@ -12,11 +12,14 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
 
 from feedback_core.errors import BadRequest
 
 _MAC_BYTES = 16
+_CURSOR = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+"""`<payload>.<mac>`, unpadded base64url; `\\w` would admit other scripts' letters and digits."""
 
 
 def _b64encode(data: bytes) -> str:
@@ -48,14 +51,22 @@ class CursorCodec:
 
     def decode(self, cursor: str, scope: str) -> dict[str, Any]:
         invalid = BadRequest("cursor is invalid: pass next_cursor back unchanged, with the same filters")
+        if not _CURSOR.fullmatch(cursor):
+            raise invalid
+        payload_text, mac_text = cursor.split(".")
         try:
-            payload_text, mac_text = cursor.split(".")
             payload, mac = _b64decode(payload_text), _b64decode(mac_text)
         except (ValueError, binascii.Error) as error:
             raise invalid from error
+        # One spelling per cursor: the decoder ignores the unused bits of a last character.
+        if (_b64encode(payload), _b64encode(mac)) != (payload_text, mac_text):
+            raise invalid
         if not hmac.compare_digest(mac, self._mac(scope, payload)):
             raise invalid
-        position = json.loads(payload)
+        try:
+            position = json.loads(payload)
+        except ValueError as error:  # not UTF-8, not JSON, or an integer too long for int()
+            raise invalid from error
         if not isinstance(position, dict):
             raise invalid
         return position

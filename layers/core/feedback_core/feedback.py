@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from feedback_core import services
@@ -14,6 +15,7 @@ from feedback_core.models import (
     FeedbackRecord,
     FeedbackSubmission,
     ListQuery,
+    OwnFeedbackQuery,
     Principal,
     TokenClaims,
     TokenRequest,
@@ -35,17 +37,25 @@ def verify_token(header_token: str | None, body_token: str | None = None) -> Tok
     return claims
 
 
+MAX_VERSION_DIGITS = 9
+"""Longest version If-Match may name. A record has at most MaxUpdatesPerRecord versions, which no sane
+deployment sets near a billion; the bound keeps huge numbers away from DynamoDB (38 digits at most)."""
+_IF_MATCH = re.compile(rf'(?:W/)?(?P<quote>"?)(?P<version>[0-9]{{1,{MAX_VERSION_DIGITS}}})(?P=quote)')
+"""`"3"`, `3`, or `W/"3"` (read as `"3"`). ASCII digits spelled out: `\\d` and str.isdigit() accept
+other scripts' digits (and `²`), which int() then reads or chokes on."""
+
+
 def parse_if_match(value: str | None) -> int | None:
     """`If-Match: "3"` (or 3) → 3: the version the caller last saw; 0 means "must not exist yet"."""
     if value is None:
         return None
-    text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    match = _IF_MATCH.fullmatch(value.strip(" \t"))  # HTTP's optional whitespace around the value
+    if match is None:
+        rule = f"must be a non-negative integer version of at most {MAX_VERSION_DIGITS} digits"
         raise ValidationFailed(
-            'If-Match must be a record version, e.g. "3"',
-            details=[{"field": "If-Match", "message": "must be a non-negative integer version"}],
+            'If-Match must be a record version, e.g. "3"', details=[{"field": "If-Match", "message": rule}]
         )
-    return int(text)
+    return int(match["version"])
 
 
 def submit(
@@ -68,13 +78,19 @@ def submit(
     )
 
 
+def _own_user(claims: TokenClaims, user_id: str | None) -> str:
+    """The user a read or retract acts for; `user_id` from the query string is held to the rule a submit's
+    body field follows (an empty or control-character id would otherwise reach DynamoDB as a key)."""
+    return caller_user(claims, OwnFeedbackQuery.model_validate({"user_id": user_id}).user_id)
+
+
 def read_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord | None:
-    user = caller_user(claims, user_id)
+    user = _own_user(claims, user_id)
     return services.feedback_store().get(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 
 def retract_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord:
-    user = caller_user(claims, user_id)
+    user = _own_user(claims, user_id)
     return services.feedback_store().retract(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 

@@ -304,6 +304,12 @@ class ListQuery(StrictModel):
     cursor: str | None = Field(None, max_length=4096)
 
 
+class OwnFeedbackQuery(StrictModel):
+    """Query string of GET and DELETE /v1/feedback/me: the user, as a submit would name it."""
+
+    user_id: PathIdentifier | None = Field(None, description="Only for tokens with no user bound")
+
+
 # ---- token -----------------------------------------------------------------------------------------------
 
 
