@@ -24,6 +24,12 @@ from pydantic.json_schema import models_json_schema
 
 from feedback_core.errors import ServiceError
 from feedback_core.models import (
+    MAX_CONTEXT_BYTES,
+    MAX_DETAILS_BYTES,
+    MAX_DETAILS_DEPTH,
+    MAX_NUMBER_MAGNITUDE,
+    MIN_NUMBER_MAGNITUDE,
+    PATH_SEGMENT_PATTERN,
     ErasureResult,
     FeedbackPage,
     FeedbackRecord,
@@ -74,10 +80,15 @@ REASONS = {
     415: "The request body is not application/json (UTF-8)",
     422: "Invalid field values; details name each field",
     429: "Too many versions of one record, or throttled; Retry-After says when to retry",
+    414: "Request line over API Gateway's 10,240-byte limit",
+    431: "Request line and headers over API Gateway's 10,240-byte limit",
 }
-GATEWAY_STATUSES = {401, 429}
+GATEWAY_STATUSES = {401, 414, 429, 431}
 """Statuses API Gateway itself may answer, in its own format {"message": ...}: 401 when an API-key route
-gets no Authorization header (the authorizer is not called), 429 when the stage is throttled."""
+gets no Authorization header (the authorizer is not called), 429 when the stage is throttled, 414/431
+when the request line or headers exceed HTTP API's 10,240 bytes (docs/LOCAL.md)."""
+EVERY_OPERATION = [414, 429, 431]
+"""What any operation may answer before a function runs."""
 
 _RUN = "run-42"
 _RECORD_EXAMPLE = {
@@ -273,13 +284,55 @@ ERROR_SCHEMAS: dict[str, Any] = {
         "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid"]}}},
     },
 }
+STORABLE_NUMBER = {
+    "anyOf": [
+        {"const": 0},
+        {"type": "number", "minimum": MIN_NUMBER_MAGNITUDE, "exclusiveMaximum": MAX_NUMBER_MAGNITUDE},
+        {"type": "number", "maximum": -MIN_NUMBER_MAGNITUDE, "exclusiveMinimum": -MAX_NUMBER_MAGNITUDE},
+    ]
+}
+"""A number DynamoDB stores as given (models.NUMBER_RULE)."""
+
+
+def _json_values(depth: int) -> dict[str, Any]:
+    """`$defs` JsonObject1..depth and JsonValue0..depth-1: the JSON that `details` and `context` may hold,
+    nested at most `depth` levels (an object is one level), no empty keys, storable numbers."""
+    schemas: dict[str, Any] = {}
+    for level in range(depth):
+        scalars = [{"type": "null"}, {"type": "boolean"}, {"type": "string"}, STORABLE_NUMBER]
+        if level:
+            scalars += [
+                {"type": "array", "items": {"$ref": f"{SCHEMAS}JsonValue{level - 1}"}},
+                {"$ref": f"{SCHEMAS}JsonObject{level}"},
+            ]
+        schemas[f"JsonValue{level}"] = {"anyOf": scalars}
+        schemas[f"JsonObject{level + 1}"] = {
+            "type": "object",
+            "propertyNames": {"minLength": 1},
+            "additionalProperties": {"$ref": f"{SCHEMAS}JsonValue{level}"},
+        }
+    return schemas
+
+
+def _nullable(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}], "description": description}
+
+
 AT_LEAST_ONE = {
     "anyOf": [
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
         for name in ("outcome", "score", "comment")
     ]
 }
-PRINTABLE_ID = "^[^/\\u0000-\\u001f\\u007f]+$"
+HEADER_SCHEMAS = {
+    "if-match": {
+        "type": "string",
+        "pattern": '^(W/)?("[0-9]{1,9}"|[0-9]{1,9})$',
+        "description": 'The version the caller last saw, e.g. "3"; "0": only if no feedback exists yet',
+    }
+}
+MAX_TOKEN_TTL = 604800
+"""TokenTtlSeconds' MaxValue in template.yaml; the meta function serves the stack's own value."""
 
 
 def _load(name: str) -> ModuleType:
@@ -311,16 +364,19 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
     names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
-    schema = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": PRINTABLE_ID}
+    schema = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": PATH_SEGMENT_PATTERN}
     return [{"name": name, "in": "path", "required": True, "schema": schema} for name in names]
 
 
 def _error_response(status: int) -> dict[str, Any]:
     schema: dict[str, Any] = {"$ref": SCHEMAS + "Error"}
-    if status in GATEWAY_STATUSES:
+    if status in (414, 431):
+        schema = {"$ref": SCHEMAS + "GatewayError"}
+    elif status in GATEWAY_STATUSES:
         schema = {"anyOf": [schema, {"$ref": SCHEMAS + "GatewayError"}]}
     response: dict[str, Any] = {
-        "description": f"{REASONS[status]} (error code `{ERROR_CODES[status]}`)",
+        "description": REASONS[status]
+        + (f" (error code `{ERROR_CODES[status]}`)" if status in ERROR_CODES else ""),
         "content": {"application/json": {"schema": schema}},
     }
     if status == 429:
@@ -347,7 +403,7 @@ def _describe(
     operation["description"] = documented.description
     operation["security"] = security
     parameters = [
-        parameter | {"schema": _without_null(parameter["schema"])}
+        parameter | {"schema": HEADER_SCHEMAS.get(parameter["name"]) or _without_null(parameter["schema"])}
         for parameter in operation.get("parameters", [])
         if parameter["in"] != "path"
         and parameter["name"] != "x-feedback-token"  # that is the security scheme
@@ -361,7 +417,7 @@ def _describe(
         operation["requestBody"]["content"]["application/json"]["example"] = documented.request_example
     operation["responses"] = {
         str(success.status): _success_response(success) for success in documented.successes
-    } | {str(status): _error_response(status) for status in documented.errors}
+    } | {str(status): _error_response(status) for status in sorted({*documented.errors, *EVERY_OPERATION})}
 
 
 def build() -> dict[str, Any]:
@@ -392,7 +448,24 @@ def build() -> dict[str, Any]:
         [(model, "serialization") for model in RESPONSE_MODELS], ref_template=SCHEMAS + "{model}"
     )
     schemas |= responses.get("$defs", {}) | ERROR_SCHEMAS
-    schemas["FeedbackSubmission"] = copy.deepcopy(schemas["FeedbackSubmission"]) | AT_LEAST_ONE
+    schemas |= _json_values(MAX_DETAILS_DEPTH)
+    object_ref = {"$ref": f"{SCHEMAS}JsonObject{MAX_DETAILS_DEPTH}"}
+    submission = schemas["FeedbackSubmission"] = copy.deepcopy(schemas["FeedbackSubmission"]) | AT_LEAST_ONE
+    submission["properties"]["details"] = _nullable(
+        object_ref,
+        f"JSON object, at most {MAX_DETAILS_BYTES} bytes (else 413) and {MAX_DETAILS_DEPTH} levels deep",
+    )
+    submission["properties"]["weight"] = _nullable(
+        {"anyOf": [{"const": 0}, {"type": "number", "minimum": MIN_NUMBER_MAGNITUDE, "maximum": 1}]},
+        "How much this feedback counts in weighted means, 0..1 (default 1)",
+    )
+    schemas["TokenRequest"]["properties"]["context"] = _nullable(
+        object_ref,
+        f"JSON object copied onto the record, ≤ {MAX_CONTEXT_BYTES} bytes, {MAX_DETAILS_DEPTH} levels deep",
+    )
+    ttl = schemas["TokenRequest"]["properties"]["ttl_seconds"]
+    ttl["anyOf"][0]["maximum"] = MAX_TOKEN_TTL
+    ttl["description"] = "Token lifetime in seconds, at most the stack's TokenTtlSeconds (default 86400)"
     document["components"]["securitySchemes"] = {
         "apiKey": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer fbk_..."},
         "feedbackToken": {

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from feedback_core import feedback
 from feedback_core.access import require_scope
-from feedback_core.http import FeedbackResolver, json_response
+from feedback_core.http import FeedbackResolver, RunId, UserId, json_response
 from feedback_core.models import Principal
 from feedback_core.observability import logger, metrics, tracer
 
@@ -22,7 +22,7 @@ def _writer() -> Principal:
 
 @app.delete("/v1/runs/<run_id>/feedback/<user_id>", summary="Remove one user's feedback on one run")
 @tracer.capture_method
-def remove_feedback(run_id: str, user_id: str) -> Response[Any]:
+def remove_feedback(run_id: RunId, user_id: UserId) -> Response[Any]:
     feedback.remove(_writer(), run_id, user_id)
     metrics.add_metric(name="FeedbackRemoved", unit=MetricUnit.Count, value=1)
     return Response(status_code=HTTPStatus.NO_CONTENT)
@@ -30,7 +30,7 @@ def remove_feedback(run_id: str, user_id: str) -> Response[Any]:
 
 @app.delete("/v1/users/<user_id>/feedback", summary="Erase all of one user's feedback in the project")
 @tracer.capture_method
-def erase_user_feedback(user_id: str) -> Response[Any]:
+def erase_user_feedback(user_id: UserId) -> Response[Any]:
     result = feedback.erase_user(_writer(), user_id)
     metrics.add_metric(name="FeedbackErased", unit=MetricUnit.Count, value=result.deleted)
     return json_response(HTTPStatus.OK, result)

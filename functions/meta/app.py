@@ -18,6 +18,7 @@ from feedback_core import services
 from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.observability import logger, tracer
+from feedback_core.settings import get_settings
 
 app = FeedbackResolver()
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
@@ -117,6 +118,9 @@ def _accepts_gzip(accept_encoding: str) -> bool:
 @cache
 def _openapi() -> dict[str, Any]:
     document: dict[str, Any] = json.loads(OPENAPI_FILE.read_text())
+    # The longest token lifetime is this stack's TokenTtlSeconds, known only once deployed.
+    ttl = document["components"]["schemas"]["TokenRequest"]["properties"]["ttl_seconds"]["anyOf"][0]
+    ttl["maximum"] = get_settings().token_ttl_seconds
     return document
 
 

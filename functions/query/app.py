@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from feedback_core import feedback
 from feedback_core.access import require_scope
 from feedback_core.errors import NotFound
-from feedback_core.http import FeedbackResolver, json_response
+from feedback_core.http import FeedbackResolver, RunId, UserId, json_response
 from feedback_core.models import ListQuery, PageQuery, Principal
 from feedback_core.observability import logger, metrics, tracer
 from feedback_core.stats import StatsQuery
@@ -35,7 +35,7 @@ def list_feedback() -> Response[Any]:
 
 @app.get("/v1/runs/<run_id>/feedback", summary="Every user's feedback on one run")
 @tracer.capture_method
-def list_run_feedback(run_id: str) -> Response[Any]:
+def list_run_feedback(run_id: RunId) -> Response[Any]:
     principal = _reader()
     query = PageQuery.model_validate(_query_string())
     return json_response(HTTPStatus.OK, feedback.list_run(principal, run_id, query.limit, query.cursor))
@@ -43,7 +43,7 @@ def list_run_feedback(run_id: str) -> Response[Any]:
 
 @app.get("/v1/runs/<run_id>/feedback/<user_id>", summary="One user's feedback on one run")
 @tracer.capture_method
-def read_user_run_feedback(run_id: str, user_id: str) -> Response[Any]:
+def read_user_run_feedback(run_id: RunId, user_id: UserId) -> Response[Any]:
     record = feedback.read_user_run(_reader(), run_id, user_id)
     if record is None:
         raise NotFound("no feedback from this user on this run")

@@ -11,13 +11,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from feedback_core import feedback
 from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, json_response
-from feedback_core.models import FeedbackSubmission
+from feedback_core.models import FeedbackSubmission, PathIdentifier
 from feedback_core.observability import logger, metrics, tracer
 
 app = FeedbackResolver()
 
 TokenHeader = Annotated[str | None, Header(alias="x-feedback-token", description="The feedback token")]
-UserParam = Annotated[str | None, Query(max_length=256, description="Only for tokens with no user bound")]
+UserParam = Annotated[PathIdentifier | None, Query(description="Only for tokens with no user bound")]
 
 
 @app.post("/v1/feedback", summary="Submit or change the caller's feedback on the token's run")

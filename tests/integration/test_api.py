@@ -295,6 +295,16 @@ def test_meta_routes(api: Api) -> None:
     assert "openapi.json" in docs.body
 
 
+def test_the_served_document_states_this_stacks_token_lifetime(api: Api, full_key: str) -> None:
+    spec = api.call("meta", "openapi").body
+    ttl = spec["components"]["schemas"]["TokenRequest"]["properties"]["ttl_seconds"]["anyOf"][0]
+    assert ttl["maximum"] == 3600  # the stack's TokenTtlSeconds (conftest PARAMETERS)
+    longest = {"run_id": "r", "ttl_seconds": ttl["maximum"]}
+    assert api.call("issue_token", "issue_token", key=full_key, body=longest).status == 201
+    too_long = longest | {"ttl_seconds": ttl["maximum"] + 1}
+    assert api.call("issue_token", "issue_token", key=full_key, body=too_long).status == 422
+
+
 # Every request fuzz test: the stack fixture is shared across examples (deploying it per example is slow).
 request_fuzz = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -631,7 +641,7 @@ def test_any_limit_is_a_page_size_or_422(api: Api, full_key: str, route: str, li
 @given(cursor=request_text | digit_text, route=st.sampled_from(["list_feedback", "list_run_feedback"]))
 def test_any_cursor_is_a_page_or_400(api: Api, full_key: str, route: str, cursor: str) -> None:
     response = api.call("query", route, key=full_key, query={"cursor": cursor}, path_params={"run_id": "r"})
-    expected = {200, 400} if cursor == "" else {422} if len(cursor) > 4096 else {400}
+    expected = {200, 400} if cursor == "" else {422} if len(cursor) > 1024 else {400}
     assert response.status in expected, response.body
 
 

@@ -35,7 +35,7 @@ ENVIRONMENTS = {
     "QueryFunction": {"FEEDBACK_TABLE", "STATS_TABLE", "TIME_INDEX_SHARDS", "CURSOR_SECRET_ARN"},
     "AdminFunction": {"FEEDBACK_TABLE"},
     "AuthorizerFunction": {"API_KEYS_TABLE"},
-    "MetaFunction": {"TOKEN_VERIFY_KEY_IDS"},
+    "MetaFunction": {"TOKEN_VERIFY_KEY_IDS", "TOKEN_TTL_SECONDS"},
 }
 PUBLIC, API_KEY = "public", "api key"
 ROUTES = {

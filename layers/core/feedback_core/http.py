@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
@@ -28,7 +29,12 @@ from feedback_core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from feedback_core.models import PathIdentifier
 from feedback_core.observability import logger
+
+RunId = Annotated[PathIdentifier, Path(description="The run's id")]
+UserId = Annotated[PathIdentifier, Path(description="The user's id")]
+"""Path parameters, validated like the body fields that name the same ids (422 when invalid)."""
 
 MAX_BODY_BYTES = 32 * 1024
 THROTTLING_CODES = frozenset(
@@ -113,7 +119,8 @@ def body_refusal(event: Mapping[str, Any]) -> ServiceError | None:
 
     The API speaks JSON only: any other body type, form encodings included, is 415 — they are the
     content types a cross-site HTML form can send without a CORS preflight. A request with no body
-    needs no Content-Type; bodies of GET and DELETE requests are ignored. Invalid UTF-8 and nesting beyond MAX_JSON_DEPTH are 400.
+    needs no Content-Type; bodies of GET and DELETE requests are ignored. Invalid UTF-8 and nesting
+    beyond MAX_JSON_DEPTH are 400.
     """
     method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "")).upper()
     if method not in BODY_METHODS:

@@ -8,12 +8,14 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
+from annotated_types import Interval
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     WithJsonSchema,
     field_validator,
@@ -22,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from feedback_core.errors import ValidationFailed
+from feedback_core.token_limits import MAX_TOKEN_LENGTH
 
 Outcome = Literal["positive", "negative"]
 Scope = Literal["tokens:write", "feedback:read", "feedback:write"]
@@ -39,10 +42,12 @@ MAX_DETAILS_DEPTH = 5
 MAX_CONTEXT_BYTES = 1024
 
 
-# DynamoDB numbers: at most 38 significant digits, magnitude between 1e-130 and 1e126.
+# DynamoDB numbers have at most 38 significant digits and a magnitude between 1e-130 and 1e126. One
+# bound serves integers and decimals alike (JSON does not tell 1e40 from its 41 digits): below 1e38.
 MAX_NUMBER_DIGITS = 38
-MAX_NUMBER_MAGNITUDE = 1e126
+MAX_NUMBER_MAGNITUDE = 1e38
 MIN_NUMBER_MAGNITUDE = 1e-130
+NUMBER_RULE = "numbers must be finite, below 1e38 in magnitude and, unless 0, at least 1e-130"
 
 
 def _unicode(value: str) -> str:
@@ -67,15 +72,15 @@ def _storable(value: Any) -> None:
     if isinstance(value, str):
         _unicode(value)
     elif isinstance(value, int):
-        if len(str(abs(value))) > MAX_NUMBER_DIGITS:
-            raise ValueError(f"numbers may have at most {MAX_NUMBER_DIGITS} digits")
+        if abs(value) >= 10**MAX_NUMBER_DIGITS:
+            raise ValueError(NUMBER_RULE)
     elif isinstance(value, float):
         if (
             not math.isfinite(value)
             or abs(value) >= MAX_NUMBER_MAGNITUDE
             or (value and abs(value) < MIN_NUMBER_MAGNITUDE)
         ):
-            raise ValueError("numbers must be finite and between 1e-130 and 1e126 in magnitude")
+            raise ValueError(NUMBER_RULE)
     elif isinstance(value, dict):
         for key, item in value.items():
             if not key:
@@ -87,8 +92,21 @@ def _storable(value: Any) -> None:
             _storable(item)
 
 
+PRINTABLE_PATTERN = "^[^\\u0000-\\u001f\\u007f]+$"
+"""What `_printable` enforces, stated for the JSON Schema (the validator gives the clearer message)."""
+PATH_SEGMENT_PATTERN = "^[^/\\u0000-\\u001f\\u007f]+$"
+
+
+def _text_schema(max_length: int, pattern: str) -> WithJsonSchema:
+    """The JSON Schema of a text type, stating the rules its validators enforce."""
+    return WithJsonSchema({"type": "string", "minLength": 1, "maxLength": max_length, "pattern": pattern})
+
+
 Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, strip_whitespace=False), AfterValidator(_printable)
+    str,
+    StringConstraints(min_length=1, max_length=256, strip_whitespace=False),
+    AfterValidator(_printable),
+    _text_schema(256, PRINTABLE_PATTERN),
 ]
 """Session ids (and filters): any printable text up to 256 characters."""
 
@@ -99,12 +117,34 @@ def _no_slash(value: str) -> str:
     return value
 
 
-PathIdentifier = Annotated[Identifier, AfterValidator(_no_slash)]
+PathIdentifier = Annotated[Identifier, AfterValidator(_no_slash), _text_schema(256, PATH_SEGMENT_PATTERN)]
 """Run and user ids: as ``Identifier`` but without ``/``, because they are path segments of
 ``/v1/runs/{run_id}/feedback/{user_id}`` and ``/v1/users/{user_id}/feedback``, and API Gateway HTTP
 APIs cannot route an encoded slash (``%2F``) inside one segment."""
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_printable)]
+ShortText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(_printable),
+    _text_schema(64, PRINTABLE_PATTERN),
+]
 ProjectName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+
+
+def whole(value: Any) -> Any:
+    """8.0 is the integer 8 in JSON (and in JSON Schema); 8.5, "8" and true are not integers (the
+    fields using this are strict ints, with their bounds declared before it so the schema states them)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$"
+Cursor = Annotated[
+    str,
+    StringConstraints(max_length=1024),
+    WithJsonSchema({"type": "string", "maxLength": 1024, "pattern": CURSOR_PATTERN}),
+]
+"""An opaque `next_cursor` handed back; it is checked (400 if not genuine) when decoded."""
 
 
 def json_depth(value: Any) -> int:
@@ -127,6 +167,8 @@ def _storable_number(value: float) -> float:
 
 def _small_object(limit: int) -> AfterValidator:
     def check(value: dict[str, Any]) -> dict[str, Any]:
+        if json_depth(value) > MAX_DETAILS_DEPTH:
+            raise ValueError(f"must be nested at most {MAX_DETAILS_DEPTH} levels deep")
         _storable(value)
         if json_size(value) > limit:
             raise ValueError(f"must be at most {limit} bytes as JSON")
@@ -245,10 +287,12 @@ class StrictModel(BaseModel):
 class FeedbackSubmission(StrictModel):
     """Body of POST /v1/feedback. Fields left out keep their stored value; `null` clears one."""
 
-    feedback_token: str | None = Field(None, max_length=8192, description="Or header X-Feedback-Token")
+    feedback_token: str | None = Field(
+        None, max_length=MAX_TOKEN_LENGTH, description="Or header X-Feedback-Token"
+    )
     outcome: Outcome | None = None
-    score: int | None = Field(None, ge=-10, le=10, strict=True)
-    weight: Annotated[float, AfterValidator(_storable_number)] | None = Field(None, ge=0, le=1)
+    score: Annotated[int, Strict(), Interval(ge=-10, le=10), BeforeValidator(whole)] | None = None
+    weight: Annotated[float, Field(ge=0, le=1), AfterValidator(_storable_number)] | None = None
     comment: Annotated[str, AfterValidator(_unicode)] | None = Field(None, max_length=5000)
     details: dict[str, Any] | None = Field(None, description="JSON object, at most 8 KB and depth 5")
     tags: list[ShortText] | None = Field(None, max_length=10)
@@ -287,7 +331,7 @@ class TokenRequest(StrictModel):
     session_id: Identifier | None = None
     agent: ShortText | None = None
     context: TokenContext | None = Field(None, description="Small JSON object copied onto the record")
-    ttl_seconds: int | None = Field(None, ge=1, strict=True)
+    ttl_seconds: Annotated[int, Strict(), Interval(ge=1), BeforeValidator(whole)] | None = None
 
 
 class ListQuery(StrictModel):
@@ -301,7 +345,7 @@ class ListQuery(StrictModel):
     agent: ShortText | None = None
     source: ShortText | None = None
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=4096)
+    cursor: Cursor | None = None
 
 
 class OwnFeedbackQuery(StrictModel):
@@ -393,4 +437,4 @@ class PageQuery(StrictModel):
     """Query string of GET /v1/runs/{run_id}/feedback."""
 
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=4096)
+    cursor: Cursor | None = None

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from feedback_core.events import images
-from feedback_core.models import DATE_SUMMARY, DateOrDateTime, window_refusal
+from feedback_core.models import DATE_SUMMARY, DateOrDateTime, ShortText, window_refusal
 from feedback_core.store import deserialize, serialize
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class StatsQuery(BaseModel):
     end: DateOrDateTime | None = Field(
         None, description=f"Last UTC day, inclusive (a date-time: its UTC day). {DATE_SUMMARY}"
     )
-    agent: str | None = Field(None, min_length=1, max_length=64)
+    agent: ShortText | None = None
     granularity: Literal["day", "total"] = "day"
 
     def window(self, today: date) -> tuple[date, date]:
