@@ -295,9 +295,7 @@ MIN_UNRESERVED_CONCURRENCY = 100
 def test_defaults_deploy_on_an_account_with_a_small_concurrency_limit(aws: None) -> None:
     lambda_ = boto3.client("lambda")
     default = deploy_stack(stack_name="feedback-defaults")
-    functions = [
-        physical for logical, physical in default.resources.items() if logical.endswith("Function")
-    ]
+    functions = [physical for logical, physical in default.resources.items() if logical.endswith("Function")]
     reserved = sum(
         lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions", 0)
         for name in functions
