@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
-from scripts.build_openapi import TARGET, render
+from scripts.build_openapi import ROOT, TARGET, render
 
 ROUTES = {
     "/v1/tokens": {"post"},
@@ -59,3 +60,29 @@ def test_the_docs_page_is_html_and_submissions_need_a_field() -> None:
     assert list(document["paths"]["/v1/docs"]["get"]["responses"]["200"]["content"]) == ["text/html"]
     rule = document["components"]["schemas"]["FeedbackSubmission"]["anyOf"]
     assert sorted(branch["required"][0] for branch in rule) == ["comment", "outcome", "score"]
+
+
+GATEWAY_ANSWERS = {"414", "429", "431"}
+"""Statuses every operation may get from API Gateway itself; docs/API.md says so once, not per route."""
+
+
+def documented_in_prose() -> dict[tuple[str, str], set[str]]:
+    """(method, path) → the statuses docs/API.md lists under that operation's heading."""
+    text = (ROOT / "docs" / "API.md").read_text()
+    sections = re.split(r"^### `(GET|POST|PUT|DELETE) ([^`]+)`$", text, flags=re.MULTILINE)
+    operations = {}
+    for method, path, body in zip(sections[1::3], sections[2::3], sections[3::3], strict=True):
+        line = re.search(r"^Statuses: ([0-9, ]+)\.$", body, flags=re.MULTILINE)
+        assert line, f"docs/API.md: {method} {path} has no 'Statuses:' line"
+        operations[(method.lower(), path)] = {status.strip() for status in line[1].split(",")}
+    return operations
+
+
+def test_api_doc_and_openapi_list_the_same_operations_and_statuses() -> None:
+    document = json.loads(TARGET.read_text())
+    served = {
+        (method, path): set(operation["responses"]) - GATEWAY_ANSWERS
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert documented_in_prose() == served
