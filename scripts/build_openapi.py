@@ -85,7 +85,8 @@ REASONS = {
 }
 GATEWAY_STATUSES = {401, 414, 429, 431}
 """Statuses API Gateway itself may answer, in its own format {"message": ...}: 401 when an API-key route
-gets no Authorization header (the authorizer is not called), 429 when the stage is throttled, 414/431
+gets no Authorization header (the authorizer is not called), 403 on an API-key route when the header
+cannot hold a key (the authorizer denies it), 429 when the stage is throttled, 414/431
 when the request line or headers exceed HTTP API's 10,240 bytes (docs/LOCAL.md)."""
 EVERY_OPERATION = [414, 429, 431]
 """What any operation may answer before a function runs."""
@@ -368,11 +369,11 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
     return [{"name": name, "in": "path", "required": True, "schema": schema} for name in names]
 
 
-def _error_response(status: int) -> dict[str, Any]:
+def _error_response(status: int, key_route: bool) -> dict[str, Any]:
     schema: dict[str, Any] = {"$ref": SCHEMAS + "Error"}
     if status in (414, 431):
         schema = {"$ref": SCHEMAS + "GatewayError"}
-    elif status in GATEWAY_STATUSES:
+    elif status in GATEWAY_STATUSES or (key_route and status == 403):
         schema = {"anyOf": [schema, {"$ref": SCHEMAS + "GatewayError"}]}
     response: dict[str, Any] = {
         "description": REASONS[status]
@@ -417,7 +418,10 @@ def _describe(
         operation["requestBody"]["content"]["application/json"]["example"] = documented.request_example
     operation["responses"] = {
         str(success.status): _success_response(success) for success in documented.successes
-    } | {str(status): _error_response(status) for status in sorted({*documented.errors, *EVERY_OPERATION})}
+    } | {
+        str(status): _error_response(status, security == SECURITY["query"])
+        for status in sorted({*documented.errors, *EVERY_OPERATION})
+    }
 
 
 def build() -> dict[str, Any]:

@@ -319,9 +319,11 @@ def test_cors_preflight_from_allowed_and_disallowed_origins(api: httpx.Client, s
 def test_gateway_and_service_errors(api: httpx.Client, key_headers: dict[str, str]) -> None:
     missing = api.get("/v1/feedback")
     assert (missing.status_code, missing.json()) == (401, {"message": "Unauthorized"})
-    unknown = api.get("/v1/feedback", headers={"Authorization": "Bearer fbk_not-a-real-key-at-all"})
+    malformed_key = api.get("/v1/feedback", headers={"Authorization": "Bearer fbk_not-a-real-key-at-all"})
+    assert (malformed_key.status_code, malformed_key.json()) == (403, {"message": "Forbidden"})
+    unknown = api.get("/v1/feedback", headers={"Authorization": "Bearer fbk_" + "x" * 43})
     assert unknown.status_code == 401
-    assert "error" in unknown.json()
+    assert unknown.json()["error"]["code"] == "unauthorized"
     assert (api.get("/v1/nowhere").status_code, api.get("/v1/nowhere").json()) == (
         404,
         {"message": "Not Found"},

@@ -60,7 +60,8 @@ class Api:
         self._environment = environment
         services.reset()
 
-    def authorize(self, authorization: str | None) -> dict[str, Any]:
+    def authorize(self, authorization: str | None) -> dict[str, Any] | None:
+        """The authorizer's context for this header, or None if it denies the request."""
         event = sample_event("authorizer_request")
         if authorization is None:
             event["headers"].pop("authorization")
@@ -68,12 +69,14 @@ class Api:
             event["headers"]["authorization"] = authorization
         self.use_function("authorizer")
         response: dict[str, Any] = load_function("authorizer").lambda_handler(event, _context("authorizer"))
-        assert response["isAuthorized"] is True
-        return dict(response["context"])
+        return dict(response.get("context") or {}) if response["isAuthorized"] else None
 
     def call(self, function: str, sample: str, *, key: str | None = None, **event_fields: Any) -> HttpResult:
         if key is not None:
-            event_fields["authorizer"] = self.authorize(f"Bearer {key}")
+            context = self.authorize(f"Bearer {key}")
+            if context is None:  # API Gateway answers a denial itself; no route function runs
+                return HttpResult(403, {"content-type": "application/json"}, {"message": "Forbidden"})
+            event_fields["authorizer"] = context
             event_fields.setdefault("headers", {})["authorization"] = f"Bearer {key}"
         event = http_event(sample, **event_fields)
         self.use_function(function)

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordMo
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from feedback_core import services
 from feedback_core.apikeys import ApiKeyStore, hash_key
 from feedback_core.aws import dynamodb
 from feedback_core.events import build_event
@@ -169,6 +170,30 @@ def test_a_key_never_sees_another_projects_data(api: Api, full_key: str) -> None
     assert theirs.body["outcome"] == "negative"
 
 
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Basic abc",
+        "Bearer",
+        "Bearer fbk_",
+        "Bearer fbk_short",
+        "Bearer fbk_" + "x" * 44,
+        "Bearer fbk_" + "é" * 43,
+        "fbk_" + "x" * 43,
+    ],
+)
+def test_a_header_that_cannot_hold_a_key_is_denied_by_shape_alone(
+    api: Api, full_key: str, aws_calls: AwsCalls, authorization: str
+) -> None:
+    api.use_function("authorizer")
+    services.reset()  # clients made from here on are counted
+    aws_calls.reset()
+    assert api.authorize(authorization) is None  # API Gateway answers 403 {"message": "Forbidden"}
+    assert aws_calls.count() == 0
+    assert api.authorize("Bearer fbk_" + "x" * 43) == {"authenticated": False}  # well-shaped: looked up
+    assert aws_calls.operations() == {"dynamodb:GetItem": 1}
+
+
 def test_scopes_and_keys(api: Api, full_key: str) -> None:
     reader = api.create_key("acme", "feedback:read")
     assert api.call("issue_token", "issue_token", key=reader, body={"run_id": "r"}).status == 403
@@ -179,8 +204,7 @@ def test_scopes_and_keys(api: Api, full_key: str) -> None:
     unknown = api.call("query", "list_feedback", key="fbk_" + "x" * 43, query={})
     assert unknown.status == 401
     assert unknown.body["error"]["code"] == "unauthorized"
-    malformed = api.call("query", "list_feedback", query={}, authorizer=api.authorize("Basic abc"))
-    assert malformed.status == 401
+    assert api.call("query", "list_feedback", query={}, authorizer={"authenticated": False}).status == 401
 
     ApiKeyStore(dynamodb(), api.stack.outputs["ApiKeysTableName"]).revoke(hash_key(reader))
     assert api.call("query", "list_feedback", key=reader, query={}).status == 401

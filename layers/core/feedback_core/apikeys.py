@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 KEY_PREFIX = "fbk_"
 BEARER = "bearer "
+KEY_SHAPE = re.compile(r"fbk_[A-Za-z0-9_-]{43}")
+"""Every key `create` makes: the prefix and 256 random bits in unpadded base64url."""
 
 
 def hash_key(secret: str) -> str:
@@ -26,13 +29,12 @@ def hash_key(secret: str) -> str:
 
 
 def bearer_secret(authorization: str | None) -> str | None:
-    """The key in an `Authorization: Bearer fbk_...` header, or None if the header is not one."""
-    if not authorization or not authorization.lower().startswith(BEARER):
+    """The key in an `Authorization: Bearer fbk_...` header, or None if the header cannot hold one
+    (checked by shape alone, so a malformed header never costs a lookup)."""
+    if not authorization or authorization[: len(BEARER)].lower() != BEARER:
         return None
     secret = authorization[len(BEARER) :].strip()
-    if not secret.startswith(KEY_PREFIX) or not 8 < len(secret) <= 128:
-        return None
-    return secret
+    return secret if KEY_SHAPE.fullmatch(secret) else None
 
 
 class ApiKeyStore:
