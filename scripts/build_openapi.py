@@ -70,6 +70,7 @@ ERROR_CODES = {cls.status: cls.code for cls in [*ServiceError.__subclasses__(), 
 REASONS = {
     200: "OK",
     201: "Created",
+    202: "Accepted: the work goes on with the next identical request",
     204: "No Content",
     400: "Malformed request: invalid JSON or UTF-8, JSON nested too deep, a bad cursor",
     401: "Missing, invalid or expired credential",
@@ -216,9 +217,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Removes one record (scope `feedback:write`); subscribers see a Retracted event with actor admin.",
     ),
     ("delete", "/v1/users/{user_id}/feedback"): Operation(
-        [Success(200, {"$ref": SCHEMAS + "ErasureResult"}, {"deleted": 3})],
+        [
+            Success(200, {"$ref": SCHEMAS + "ErasureResult"}, {"deleted": 3, "complete": True}),
+            Success(202, {"$ref": SCHEMAS + "ErasureResult"}, {"deleted": 812, "complete": False}),
+        ],
         KEY_ERRORS,
-        "Erases every record of a named user in the project (scope `feedback:write`); `anonymous` is 422.",
+        "Erases every record of a named user in the project (scope `feedback:write`); `anonymous` is 422."
+        " One request works for up to 20 s: 200 when nothing is left, else 202 with what it erased so far"
+        " — repeat the request until it answers 200. Each erased record is one `Feedback Erased` event.",
     ),
     ("get", "/v1/stats"): Operation(
         [

@@ -31,9 +31,9 @@ def remove_feedback(run_id: RunId, user_id: UserId) -> Response[Any]:
 @app.delete("/v1/users/<user_id>/feedback", summary="Erase all of one user's feedback in the project")
 @tracer.capture_method
 def erase_user_feedback(user_id: UserId) -> Response[Any]:
-    result = feedback.erase_user(_writer(), user_id)
+    result = feedback.erase_user(_writer(), user_id, app.lambda_context.get_remaining_time_in_millis)
     metrics.add_metric(name="FeedbackErased", unit=MetricUnit.Count, value=result.deleted)
-    return json_response(HTTPStatus.OK, result)
+    return json_response(HTTPStatus.OK if result.complete else HTTPStatus.ACCEPTED, result)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -275,9 +275,9 @@ def test_erase_a_user(api: httpx.Client, key_headers: dict[str, str], event_log:
         )
     erased = api.delete(path, headers=key_headers)
     assert erased.status_code == 200, erased.text
-    assert erased.json() == {"deleted": 3}
+    assert erased.json() == {"deleted": 3, "complete": True}
     assert api.get("/v1/feedback", headers=key_headers, params={"user_id": user}).json()["items"] == []
-    assert api.delete(path, headers=key_headers).json() == {"deleted": 0}
+    assert api.delete(path, headers=key_headers).json() == {"deleted": 0, "complete": True}
 
     def erased_events(log: EventLog) -> bool:
         mine = [e for e in log.envelopes("bus") if e["detail"]["user_id"] == user]

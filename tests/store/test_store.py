@@ -164,7 +164,7 @@ def test_projects_are_isolated(store: FeedbackStore, clock: ManualClock) -> None
     assert store.get("other", "run-1", "u-1").project == "other"  # type: ignore[union-attr]
     assert [r.project for r in store.list("acme", ListQuery(), CODEC).items] == ["acme"]
     assert [r.project for r in store.list("acme", ListQuery(user_id="u-1"), CODEC).items] == ["acme"]
-    assert store.erase_user("acme", "u-1") == 1
+    assert store.erase_user("acme", "u-1") == (1, True)
     assert store.get("other", "run-1", "u-1") is not None
 
 
@@ -266,13 +266,23 @@ def test_erasure_removes_every_record_of_the_user(store: FeedbackStore, clock: M
     for run in ["r1", "r2", "r3"]:
         submit(store, clock, run=run, user="alice", session_id="s")
         submit(store, clock, run=run, user="bob")
-    assert store.erase_user("acme", "alice") == 3
+    assert store.erase_user("acme", "alice") == (3, True)
     assert store.list("acme", ListQuery(user_id="alice"), CODEC).items == []
     assert store.list("acme", ListQuery(session_id="s"), CODEC).items == []
     assert len(store.list("acme", ListQuery(), CODEC).items) == 3
-    assert store.erase_user("acme", "alice") == 0
+    assert store.erase_user("acme", "alice") == (0, True)
     with pytest.raises(ValidationFailed):
         store.erase_user("acme", "anonymous")
+
+
+def test_erasure_stops_when_out_of_time_and_resumes(store: FeedbackStore, clock: ManualClock) -> None:
+    for index in range(7):
+        submit(store, clock, run=f"r{index}", user="heavy")
+    budget = iter([False, False, True])  # time for two records, then the request must answer
+    assert store.erase_user("acme", "heavy", lambda: next(budget)) == (2, False)
+    assert len(store.list("acme", ListQuery(user_id="heavy"), CODEC).items) == 5
+    assert store.erase_user("acme", "heavy") == (5, True)  # the repeated request finishes the job
+    assert store.list("acme", ListQuery(user_id="heavy"), CODEC).items == []
 
 
 json_values = st.recursive(

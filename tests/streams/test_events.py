@@ -65,7 +65,7 @@ def script(pipeline: Pipeline) -> None:
     expire(pipeline, "run-3", "dave")
     submit(pipeline, "run-4", "erin", outcome="positive", score=3, weight=0.25, comment="ok")
     submit(pipeline, "run-5", "alice", score=-4)
-    assert pipeline.store.erase_user("acme", "alice") == 2
+    assert pipeline.store.erase_user("acme", "alice") == (2, True)
     pipeline.drain()
 
 

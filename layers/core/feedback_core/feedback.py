@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from feedback_core import services
 from feedback_core.access import caller_user, token_binding
+from feedback_core.clock import Clock
 from feedback_core.errors import PayloadTooLarge, Unauthorized, ValidationFailed
 from feedback_core.models import (
     MAX_DETAILS_BYTES,
@@ -120,7 +123,23 @@ def read_stats(principal: Principal, query: StatsQuery) -> StatsResponse:
     return services.stats_store().query(principal.project, query, datetime.now(UTC).date())
 
 
-def erase_user(principal: Principal, user_id: str) -> ErasureResult:
-    deleted = services.feedback_store().erase_user(principal.project, user_id)
-    logger.info("erased a user's feedback", extra={"deleted": deleted})
-    return ErasureResult(deleted=deleted)
+ERASURE_BUDGET_SECONDS = 20.0
+"""How long one erasure request works: API Gateway gives an HTTP API integration at most 30 s
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html)."""
+ERASURE_RESERVE_MS = 3000
+"""Time kept back from the function's own timeout to answer."""
+
+
+def erase_user(
+    principal: Principal, user_id: str, remaining_ms: Callable[[], int], clock: Clock = time.monotonic
+) -> ErasureResult:
+    """Erases a user's records for as long as one request may run; `complete` says whether any is left
+    (the caller repeats the request until it is)."""
+    started = clock()
+
+    def out_of_time() -> bool:
+        return clock() - started >= ERASURE_BUDGET_SECONDS or remaining_ms() < ERASURE_RESERVE_MS
+
+    deleted, complete = services.feedback_store().erase_user(principal.project, user_id, out_of_time)
+    logger.info("erased a user's feedback", extra={"deleted": deleted, "complete": complete})
+    return ErasureResult(deleted=deleted, complete=complete)

@@ -411,7 +411,8 @@ class FeedbackPage(BaseModel):
 
 
 class ErasureResult(BaseModel):
-    deleted: int
+    deleted: int = Field(description="Records erased by this request")
+    complete: bool = Field(description="No record of the user is left; if false, repeat the request")
 
 
 class ApiKey(BaseModel):

@@ -425,8 +425,11 @@ class FeedbackStore:
             return None
         return deserialize(response.get("Attributes", {}))
 
-    def erase_user(self, project: str, user_id: str) -> int:
-        """Deletes every record of one named user in the project; returns how many were deleted."""
+    def erase_user(
+        self, project: str, user_id: str, out_of_time: Callable[[], bool] = lambda: False
+    ) -> tuple[int, bool]:
+        """Deletes the records of one named user in the project until none is left or `out_of_time()`
+        says to stop. Returns (how many were deleted, whether none is left)."""
         if user_id == ANONYMOUS:
             raise ValidationFailed(
                 "anonymous feedback is not linked to a person and cannot be erased by user",
@@ -443,12 +446,14 @@ class FeedbackStore:
         )
         deleted = 0
         for item in pages:
+            if out_of_time():
+                return deleted, False
             try:
                 self.remove(project, item["run_id"], user_id, "erasure")
             except NotFound:
                 continue  # removed meanwhile by someone else: nothing left to erase
             deleted += 1
-        return deleted
+        return deleted, True
 
     # ---- reads ------------------------------------------------------------------------------------------
 
