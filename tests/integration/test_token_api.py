@@ -13,7 +13,7 @@ from feedback_core.models import MAX_CONTEXT_BYTES, json_size
 from feedback_core.tokens import MAX_TOKEN_LENGTH
 from tests.conftest import AwsCalls
 from tests.integration.conftest import Api
-from tests.unit.test_token_limits import enforce_kms_message_limit, largest_that_issues
+from tests.unit.test_token_limits import largest_that_issues
 
 MAX_CONTEXT_CHARS = MAX_CONTEXT_BYTES - json_size({"note": ""})
 
@@ -23,7 +23,6 @@ def kms_limit(api: Api) -> None:
     """The stack's KMS refuses a RAW message over 4,096 bytes, as AWS does (moto does not)."""
     if boto3.DEFAULT_SESSION is None:  # mock_aws drops the default session; clients make a new one
         boto3.setup_default_session()
-    enforce_kms_message_limit(boto3.DEFAULT_SESSION.events)  # type: ignore[union-attr]
     services.reset()  # the handlers' clients are created again, with the limit
 
 

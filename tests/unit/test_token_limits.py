@@ -1,81 +1,30 @@
 """Every token the service issues verifies, and what it asks KMS to sign is within what KMS signs.
 
-moto signs messages of any length; AWS refuses a RAW message over 4,096 bytes. The KMS clients here are
-given that limit (`enforce_kms_message_limit`), so a token request that would fail in AWS fails here too.
+moto signs messages of any length; AWS refuses a RAW message over 4,096 bytes. Every test runs under the
+strict layer (tests/support/aws_limits.py), so a token request that would fail in AWS fails here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from feedback_core.errors import ValidationFailed
 from feedback_core.models import MAX_CONTEXT_BYTES, FeedbackSubmission, TokenRequest, json_size
 from feedback_core.tokens import MAX_TOKEN_LENGTH
 from tests.conftest import AwsCalls
+from tests.support.aws_limits import KMS_MAX_RAW_MESSAGE
 from tests.support.clock import ManualClock
-from tests.unit.test_tokens import b64url, issuer, new_key, verifier
-
-KMS_RAW_MESSAGE_LIMIT = 4096
-"""As AWS states it (Message: "Messages can be 0-4096 bytes"), independent of the code under test:
-https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html"""
-
-
-def enforce_kms_message_limit(events: Any) -> None:
-    """Makes KMS clients on `events` (a client's or a session's) refuse a RAW message as AWS does."""
-
-    def refuse_long_messages(params: dict[str, Any], **_: Any) -> None:
-        message = params.get("Message", b"")
-        if params.get("MessageType", "RAW") == "RAW" and len(message) > KMS_RAW_MESSAGE_LIMIT:
-            reason = (
-                "1 validation error detected: Value at 'message' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {KMS_RAW_MESSAGE_LIMIT}"
-            )
-            raise ClientError({"Error": {"Code": "ValidationException", "Message": reason}}, "Sign")
-
-    events.register("before-parameter-build.kms.Sign", refuse_long_messages)
-
-
-@pytest.fixture
-def kms(aws_calls: AwsCalls) -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("kms")  # created after the call counter, so its calls are counted
-        enforce_kms_message_limit(client.meta.events)
-        yield client
-
-
-@pytest.fixture
-def key_id(kms: Any) -> str:
-    return new_key(kms)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(1_800_000_000)
-
-
-def test_the_emulated_kms_refuses_what_aws_refuses(kms: Any, key_id: str) -> None:
-    def sign(size: int) -> Any:
-        return kms.sign(
-            KeyId=key_id, Message=b"x" * size, MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256"
-        )
-
-    assert sign(KMS_RAW_MESSAGE_LIMIT)["Signature"]
-    with pytest.raises(ClientError) as refusal:
-        sign(KMS_RAW_MESSAGE_LIMIT + 1)
-    assert refusal.value.response["Error"]["Code"] == "ValidationException"
+from tests.unit.test_tokens import b64url, issuer, verifier
 
 
 def test_the_longest_token_follows_from_the_kms_limit() -> None:
     signature_length = len(b64url(bytes(64)))
-    assert (MAX_TOKEN_LENGTH, signature_length) == (KMS_RAW_MESSAGE_LIMIT + 1 + signature_length, 86)
+    assert (MAX_TOKEN_LENGTH, signature_length) == (KMS_MAX_RAW_MESSAGE + 1 + signature_length, 86)
     assert FeedbackSubmission.model_validate(
         {"feedback_token": "t" * MAX_TOKEN_LENGTH, "outcome": "positive"}
     )
@@ -123,7 +72,7 @@ def test_the_largest_request_still_issues_and_one_byte_more_is_a_422(
 
     token = token_issuer.issue("acme", long_request(largest)).feedback_token
     signing_input = token.rsplit(".", 1)[0]
-    assert len(signing_input) == KMS_RAW_MESSAGE_LIMIT  # every byte KMS allows is usable
+    assert len(signing_input) == KMS_MAX_RAW_MESSAGE  # every byte KMS allows is usable
     assert len(token) == MAX_TOKEN_LENGTH
     assert verifier(kms, {key_id}, clock).verify(token).ctx == {"note": "x" * largest}
 

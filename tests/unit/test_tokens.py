@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -13,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from jwt.utils import base64url_decode
-from moto import mock_aws
 
 from feedback_core.errors import Unauthorized, ValidationFailed
 from feedback_core.models import TokenRequest
@@ -27,29 +25,9 @@ from feedback_core.tokens import (
 )
 from tests.conftest import AwsCalls
 from tests.support.clock import ManualClock
+from tests.unit.conftest import new_key
 
 ISSUER = "feedback-test"
-
-
-@pytest.fixture
-def kms() -> Iterator[Any]:
-    with mock_aws():
-        yield boto3.client("kms")
-
-
-def new_key(kms: Any) -> str:
-    key_id: str = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
-    return key_id
-
-
-@pytest.fixture
-def key_id(kms: Any) -> str:
-    return new_key(kms)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(1_800_000_000)
 
 
 def issuer(kms: Any, key_id: str, clock: ManualClock, max_ttl: int = 3600, name: str = ISSUER) -> TokenIssuer:
