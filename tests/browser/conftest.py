@@ -25,7 +25,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.e2e.conftest import LocalProcess, running
+from tests.e2e.conftest import LocalProcess, tier_stack
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,10 +59,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
-    with running(tmp_path_factory.mktemp("browser"), "stack") as process:
+    with tier_stack(tmp_path_factory.mktemp("browser"), "stack") as process:
         yield process
-        code = process.terminate()
-        assert code == 0, process.output()
 
 
 @pytest.fixture(scope="session")

@@ -143,14 +143,19 @@ def running(tmp: Path, name: str, *args: str, port: int | None = None) -> Iterat
         stack.kill()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
-    """One local stack for the tier; stopped with SIGTERM at the end, which must exit with 0."""
-    tmp = tmp_path_factory.mktemp("e2e")
-    with running(tmp, "main") as process:
+@contextlib.contextmanager
+def tier_stack(tmp: Path, name: str) -> Iterator[LocalProcess]:
+    """One local stack for a whole tier; stopped with SIGTERM at the end, which must exit with 0."""
+    with running(tmp, name) as process:
         yield process
         code = process.terminate()
         assert code == 0, process.output()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
+    with tier_stack(tmp_path_factory.mktemp("e2e"), "main") as process:
+        yield process
 
 
 @pytest.fixture(scope="session")
