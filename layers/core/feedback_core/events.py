@@ -9,29 +9,41 @@ nothing: the REMOVE right after it does.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from pydantic import BaseModel
 
 from feedback_core.clock import iso_timestamp
+from feedback_core.observability import logger
 from feedback_core.store import REMOVAL_ACTOR, from_dynamo, record_from_item
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sns.type_defs import PublishBatchRequestEntryTypeDef
 
 SOURCE = "feedback.service"
 EventType = Literal["Submitted", "Updated", "Retracted", "Expired", "Erased"]
 Actor = Literal["user", "admin", "retention"]
 SUMMARY_DROPS = ("comment", "details")
 MAX_ENTRIES_PER_CALL = 10
-MAX_PUT_EVENTS_BYTES = 1024 * 1024
+"""PutEvents and PublishBatch both take at most 10 entries a call."""
+MAX_PUT_EVENTS_BYTES = 256 * 1024 - 1
+"""The entries of one PutEvents call, measured by AWS's formula (`put_events_entry_size`), must total
+less than 256 KB: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html and
+https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html"""
+PUT_EVENTS_TIME_BYTES = 14
+"""What an entry's `Time` counts for in that formula, whatever its value."""
 MAX_SNS_BATCH_BYTES = 256 * 1024
+"""The messages of one PublishBatch call, bodies and attributes, total at most 262,144 bytes:
+https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html"""
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 
 
@@ -157,9 +169,58 @@ def build_event(record: DynamoDBStreamRecordModel, detail_level: str = "full") -
 
 # ---- publishing -------------------------------------------------------------------------------------------
 
+_UNSAFE_ON_THE_WIRE = re.compile(r"[\ud800-\udfff\ufffe\uffff]")
+
+
+def wire_json(value: Any) -> str:
+    """Compact JSON with non-ASCII text as UTF-8, not \\u escapes: both services count UTF-8 bytes, and
+    an escaped character costs 6-12 bytes instead of 1-4, which would let the largest record's event
+    outgrow the 256 KB a call may carry. The few code points SQS (a common subscriber) refuses raw,
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html, stay
+    escaped; they occur only inside strings, so escaping them keeps the JSON equal."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _UNSAFE_ON_THE_WIRE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def put_events_entry_size(entry: PutEventsRequestEntryTypeDef) -> int:
+    """An entry's size as EventBridge counts it: 14 bytes for `Time` if given, plus the UTF-8 bytes of
+    `Source`, `DetailType`, `Detail` and each of `Resources`
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html)."""
+    size = PUT_EVENTS_TIME_BYTES if entry.get("Time") is not None else 0
+    for text in (entry.get("Source"), entry.get("DetailType"), entry.get("Detail")):
+        size += _utf8_size(text) if text is not None else 0
+    return size + sum(_utf8_size(resource) for resource in entry.get("Resources", ()))
+
+
+def sns_entry_size(entry: PublishBatchRequestEntryTypeDef) -> int:
+    """A message's share of a PublishBatch payload: its body and its attributes (name, data type and
+    value), https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html."""
+    size = _utf8_size(entry["Message"])
+    for name, attribute in entry.get("MessageAttributes", {}).items():
+        size += _utf8_size(name) + _utf8_size(attribute["DataType"])
+        size += _utf8_size(attribute.get("StringValue", ""))
+    return size
+
+
+Entry = TypeVar("Entry")
+
+
+@dataclass(frozen=True)
+class Outgoing(Generic[Entry]):
+    """One event's request entry for one destination, with its size as that service counts it."""
+
+    event_id: str
+    entry: Entry
+    size: int
+
 
 def batches(items: Sequence[Any], size_of: Callable[[Any], int], max_bytes: int) -> Iterable[list[Any]]:
-    """Splits items into calls of at most 10 entries and `max_bytes`."""
+    """Splits items into calls of at most 10 entries and `max_bytes` (an item larger than that alone
+    goes alone: callers keep such items out)."""
     batch: list[Any] = []
     total = 0
     for item in items:
@@ -187,66 +248,77 @@ class Publisher:
 
     def publish(self, events: Sequence[FeedbackEvent]) -> set[str]:
         """Returns the ids of events that could not be delivered to both destinations."""
-        failed = self._retrying(events, self._put_events) | self._retrying(events, self._publish_sns)
-        return failed
+        to_bus = [self._bus_entry(event) for event in events]
+        to_topic = [self._topic_entry(event) for event in events]
+        return self._retrying("PutEvents", to_bus, self._put_events, MAX_PUT_EVENTS_BYTES) | self._retrying(
+            "PublishBatch", to_topic, self._publish_sns, MAX_SNS_BATCH_BYTES
+        )
 
     def _retrying(
-        self, events: Sequence[FeedbackEvent], send: Callable[[list[FeedbackEvent]], set[str]]
+        self,
+        operation: str,
+        outgoing: Sequence[Outgoing[Entry]],
+        send: Callable[[list[Outgoing[Entry]]], set[str]],
+        max_bytes: int,
     ) -> set[str]:
-        pending = list(events)
+        # An entry over the limit on its own could never be sent: it is reported (Lambda retries it, then
+        # sends it to the dead-letter queue) rather than failing the whole call for its batch. The record
+        # limits keep every event well below it (tests/streams/test_event_sizes.py).
+        oversized = {item.event_id for item in outgoing if item.size > max_bytes}
+        for item in outgoing:
+            if item.event_id in oversized:
+                logger.error(
+                    "event too large to publish",
+                    extra={"event_id": item.event_id, "operation": operation, "size": item.size},
+                )
+        pending = [item for item in outgoing if item.event_id not in oversized]
         for attempt in range(self.max_attempts):
+            if not pending:
+                break
             if attempt:
                 self.sleep(self.base_delay_seconds * 2 ** (attempt - 1))
             failed: set[str] = set()
-            for batch in batches(pending, _size, self._limit(send)):
+            for batch in batches(pending, lambda item: item.size, max_bytes):
                 failed |= send(batch)
-            pending = [event for event in pending if event.event_id in failed]
-            if not pending:
-                return set()
-        return {event.event_id for event in pending}
+            pending = [item for item in pending if item.event_id in failed]
+        return oversized | {item.event_id for item in pending}
 
-    def _limit(self, send: Callable[[list[FeedbackEvent]], set[str]]) -> int:
-        return MAX_PUT_EVENTS_BYTES if send == self._put_events else MAX_SNS_BATCH_BYTES
+    def _bus_entry(self, event: FeedbackEvent) -> Outgoing[PutEventsRequestEntryTypeDef]:
+        entry: PutEventsRequestEntryTypeDef = {
+            "Source": event.source,
+            "DetailType": event.detail_type,
+            "Detail": wire_json(event.detail),
+            "Time": datetime.fromisoformat(event.time.replace("Z", "+00:00")),
+            "EventBusName": self.bus_name,
+        }
+        return Outgoing(event.event_id, entry, put_events_entry_size(entry))
 
-    def _put_events(self, batch: list[FeedbackEvent]) -> set[str]:
-        response = self.events_client.put_events(
-            Entries=[
-                {
-                    "Source": event.source,
-                    "DetailType": event.detail_type,
-                    "Detail": json.dumps(event.detail),
-                    "Time": datetime.fromisoformat(event.time.replace("Z", "+00:00")),
-                    "EventBusName": self.bus_name,
-                }
-                for event in batch
-            ]
-        )
+    @staticmethod
+    def _topic_entry(event: FeedbackEvent) -> Outgoing[PublishBatchRequestEntryTypeDef]:
+        entry: PublishBatchRequestEntryTypeDef = {
+            "Id": "",  # set per call: ids only need to be unique within one PublishBatch
+            "Message": wire_json(event.envelope()),
+            "MessageAttributes": {
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in event.attributes().items()
+            },
+        }
+        return Outgoing(event.event_id, entry, sns_entry_size(entry))
+
+    def _put_events(self, batch: list[Outgoing[PutEventsRequestEntryTypeDef]]) -> set[str]:
+        response = self.events_client.put_events(Entries=[item.entry for item in batch])
         if not response.get("FailedEntryCount"):
             return set()
         # Entries answer in request order; a failed one carries an ErrorCode.
         return {
-            event.event_id
-            for event, entry in zip(batch, response["Entries"], strict=True)
+            item.event_id
+            for item, entry in zip(batch, response["Entries"], strict=True)
             if entry.get("ErrorCode")
         }
 
-    def _publish_sns(self, batch: list[FeedbackEvent]) -> set[str]:
+    def _publish_sns(self, batch: list[Outgoing[PublishBatchRequestEntryTypeDef]]) -> set[str]:
         response = self.sns_client.publish_batch(
             TopicArn=self.topic_arn,
-            PublishBatchRequestEntries=[
-                {
-                    "Id": str(index),
-                    "Message": json.dumps(event.envelope()),
-                    "MessageAttributes": {
-                        name: {"DataType": "String", "StringValue": value}
-                        for name, value in event.attributes().items()
-                    },
-                }
-                for index, event in enumerate(batch)
-            ],
+            PublishBatchRequestEntries=[item.entry | {"Id": str(index)} for index, item in enumerate(batch)],
         )
         return {batch[int(entry["Id"])].event_id for entry in response.get("Failed", [])}
-
-
-def _size(event: FeedbackEvent) -> int:
-    return len(json.dumps(event.envelope()).encode()) + 256
