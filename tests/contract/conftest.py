@@ -1,9 +1,10 @@
 """Contract tier: schemathesis, a fuzzer we did not write, against the local stack's own OpenAPI document.
 
 One stack for the tier (``python -m local`` on a free port, as the e2e tier starts it) and one
-``schemathesis run`` against its ``/v1/openapi.json`` with every check and every phase (examples,
-coverage, fuzzing, stateful), configured by ``schemathesis.toml`` next to this file. Operations secured by
-``apiKey`` get the demo project's key; those secured by ``feedbackToken`` a token issued for the run and
+``schemathesis run`` against its ``/v1/openapi.json`` with every phase (examples, coverage, fuzzing,
+stateful) and every check but ``unsupported_method``, configured by ``schemathesis.toml`` next to this
+file, which also says why and which statuses it accepts beyond schemathesis's defaults. Operations secured
+by ``apiKey`` get the demo project's key; those secured by ``feedbackToken`` a token issued for the run and
 user of a record seeded beforehand.
 
 The CLI rather than the pytest integration: its engine keeps testing an operation after a failure and
