@@ -30,7 +30,7 @@ import httpx
 import pytest
 from hypothesis import settings
 
-from tests.e2e.conftest import LocalProcess, running
+from tests.e2e.conftest import LocalProcess, tier_stack
 
 HERE = Path(__file__).resolve().parent
 CONFIG_FILE = HERE / "schemathesis.toml"
@@ -84,10 +84,8 @@ def seeded_ids() -> tuple[str, str]:
 
 @pytest.fixture(scope="package")
 def contract_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
-    with running(tmp_path_factory.mktemp("contract"), "stack") as process:
+    with tier_stack(tmp_path_factory.mktemp("contract"), "stack") as process:
         yield process
-        code = process.terminate()
-        assert code == 0, process.output()
 
 
 @pytest.fixture(scope="package")

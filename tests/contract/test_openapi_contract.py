@@ -1,4 +1,4 @@
-"""The served /v1/openapi.json holds: schemathesis finds no failure but the open findings.
+"""The served /v1/openapi.json holds: schemathesis finds no failure.
 
 The tests run in file order: the first one meets a stack or run that failed to start, and the last one
 holds the stack's shutdown, so neither is reported under an expected failure.
@@ -6,10 +6,7 @@ holds the stack's shutdown, so neither is reported under an expected failure.
 
 from __future__ import annotations
 
-import pytest
-
-from tests.contract.conftest import ContractRun, exploring
-from tests.contract.findings import OPEN_FINDINGS, OpenFinding
+from tests.contract.conftest import ContractRun
 
 # Lines of a report are cut to this length: generated query strings run to kilobytes.
 REPORT_LINE_LIMIT = 300
@@ -29,25 +26,10 @@ def test_schemathesis_tested_every_operation(contract_run: ContractRun) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "finding",
-    [
-        # Strict in `make test`: once a finding is fixed its test passes, which fails the run until the
-        # entry leaves findings.py. `make fuzz` draws other examples, which need not meet every finding.
-        pytest.param(finding, marks=pytest.mark.xfail(strict=not exploring(), reason=finding.finding))
-        for finding in OPEN_FINDINGS
-    ],
-    ids=lambda finding: f"{finding.operation} {finding.code}",
-)
-def test_open_finding_is_fixed(finding: OpenFinding, contract_run: ContractRun) -> None:
-    assert finding.key not in contract_run.failures(), shortened(contract_run.reports[finding.operation])
-
-
-def test_schemathesis_finds_nothing_else(contract_run: ContractRun) -> None:
-    tolerated = {finding.key for finding in OPEN_FINDINGS}
-    unexpected = sorted(contract_run.failures() - tolerated)
+def test_schemathesis_finds_nothing(contract_run: ContractRun) -> None:
+    failures = sorted(contract_run.failures())
     reports = "\n\n".join(
         f"=== {operation}\n{shortened(contract_run.reports[operation])}"
-        for operation in sorted({operation for operation, _ in unexpected})
+        for operation in sorted({operation for operation, _ in failures})
     )
-    assert not unexpected, f"failures beyond tests/contract/findings.py: {unexpected}\n\n{reports}"
+    assert not failures, f"schemathesis failures (operation, code): {failures}\n\n{reports}"

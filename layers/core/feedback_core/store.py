@@ -498,7 +498,7 @@ class FeedbackStore:
             "ExpressionAttributeValues": serialize({":pk": f"{project}#{run_id}"}),
             "Limit": limit + 1,
         }
-        if cursor:
+        if cursor is not None:  # an empty cursor is no cursor of ours: 400 like any other
             after = codec.decode(cursor, scope).get("after")
             if not isinstance(after, str):
                 raise ValidationFailed("cursor does not belong to this listing")
@@ -516,7 +516,7 @@ class FeedbackStore:
         filters_in_scope = query.model_dump(mode="json", exclude={"cursor", "limit"})
         scope = query_scope(kind="list", project=project, **filters_in_scope)
         before = None
-        if query.cursor:
+        if query.cursor is not None:
             before = codec.decode(query.cursor, scope).get("before")
             if not isinstance(before, str):
                 raise ValidationFailed("cursor does not belong to this listing")
