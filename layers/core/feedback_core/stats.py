@@ -5,15 +5,23 @@ changed vote moves between outcomes and a removal takes its contribution back. E
 shard, the last applied sequence number is stored and checked in the same TransactWriteItems as the
 counter updates, so a redelivered batch (or a retry after a crash between commit and return) changes
 nothing the second time.
+
+Counter items are shared by every shard, so transactions of different shards collide: DynamoDB cancels
+one with reason `TransactionConflict`, and it is retried here with jittered exponential backoff rather
+than failing the batch. A checkpoint that moved meanwhile (another invocation of the same shard applied
+some records) is read again, and only the records nobody applied are applied.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
@@ -26,7 +34,7 @@ from feedback_core.store import deserialize, serialize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 ALL_AGENTS = "*"
 NO_AGENT = "-"
@@ -40,7 +48,13 @@ COUNTERS = (
     "comments",
 )
 CHECKPOINT_PK = "checkpoint"
+CHECKPOINT_TTL_SECONDS = 7 * 24 * 3600
+"""Checkpoint items carry `expires_at` (the Stats table's TTL attribute; counters never do). A stream
+keeps records 24 hours and its shards roll over every few hours
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html), so a week after its
+last commit no record of a shard can come back, and its checkpoint may go."""
 MAX_TRANSACTION_ITEMS = 100
+"""https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html"""
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
@@ -140,6 +154,20 @@ class StatsQuery(BaseModel):
         return start, end
 
 
+def _cancellation(error: ClientError) -> Commit:
+    """Why DynamoDB cancelled the transaction, from its cancellation reasons (one per item, in request
+    order; the checkpoint is the last item):
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html and
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html
+    (transaction conflict handling). Any other reason is raised, as before."""
+    reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+    if reasons and reasons[-1] == "ConditionalCheckFailed":
+        return Commit.CHECKPOINT_MOVED
+    if "TransactionConflict" in reasons and set(reasons) <= {"TransactionConflict", "None", None}:
+        return Commit.CONFLICT
+    raise error
+
+
 def _bucket(start: str, counters: dict[str, Any]) -> StatsBucket:
     weight = Decimal(str(counters.get("score_weight_sum", 0)))
     weighted = Decimal(str(counters.get("weighted_score_sum", 0)))
@@ -154,33 +182,114 @@ def _bucket(start: str, counters: dict[str, Any]) -> StatsBucket:
     )
 
 
+def sequence_number(record: DynamoDBStreamRecordModel) -> int:
+    """A stream sequence number as an integer: it is a string of 21 to 40 digits
+    (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_StreamRecord.html),
+    ordered numerically, and may exceed what a DynamoDB Number holds (38 digits,
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html)."""
+    return int(record.dynamodb.SequenceNumber)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A shard's last applied sequence number, and the attribute exactly as stored, which the next
+    commit's condition must find unchanged. New checkpoints are Strings; a Number written by an earlier
+    version is read the same way and replaced by a String at the next commit."""
+
+    sequence: int | None
+    stored: AttributeValueTypeDef | None
+
+    def applied(self, record: DynamoDBStreamRecordModel) -> bool:
+        return self.sequence is not None and sequence_number(record) <= self.sequence
+
+
+class Commit(Enum):
+    DONE = "done"
+    CONFLICT = "conflict"
+    """Cancelled because a concurrent transaction touched one of its items: nothing was written."""
+    CHECKPOINT_MOVED = "checkpoint moved"
+    """Cancelled by the checkpoint condition: another invocation of the shard committed meanwhile."""
+
+
+@dataclass(frozen=True)
+class StatsApplied:
+    """What `StatsStore.apply` did with a batch."""
+
+    applied: int
+    """Records applied by this call (records applied earlier, by anyone, are skipped)."""
+    unapplied_from: str | None = None
+    """Sequence number of the first record left unapplied (retries ran out): report it, so Lambda
+    retries the batch from it; None when every record is applied."""
+    conflicts: int = 0
+    """Transaction conflicts met and retried."""
+
+
 @dataclass
 class StatsStore:
     client: DynamoDBClient
     table_name: str
+    max_attempts: int = 8
+    """Tries per transaction when it keeps being cancelled by conflicts, or finds the checkpoint moved."""
+    base_delay_seconds: float = 0.05
+    max_delay_seconds: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[], float] = random.random
+    """A fraction in [0, 1) of the backoff ceiling to wait ("full jitter")."""
+    clock: Callable[[], float] = time.time
 
     # ---- writes (stats function only) ---------------------------------------------------------------------
 
     def checkpoint(self, shard_id: str) -> int | None:
+        return self._read_checkpoint(shard_id).sequence
+
+    def _read_checkpoint(self, shard_id: str) -> Checkpoint:
         response = self.client.get_item(
             TableName=self.table_name,
             Key=serialize({"pk": CHECKPOINT_PK, "sk": shard_id}),
             ConsistentRead=True,
         )
-        item = deserialize(response.get("Item", {}))
-        return int(item["sequence"]) if item else None
+        stored = response.get("Item", {}).get("sequence")
+        if stored is None:
+            return Checkpoint(None, None)
+        # A String (this version) or a Number (written before): both hold the digits.
+        digits = stored.get("S") or stored.get("N")
+        return Checkpoint(int(str(digits)), stored)
 
-    def apply(self, shard_id: str, records: Sequence[DynamoDBStreamRecordModel]) -> int:
-        """Applies the records not applied yet; returns how many were applied now."""
-        last = self.checkpoint(shard_id)
-        fresh = [r for r in records if last is None or int(r.dynamodb.SequenceNumber) > last]
-        applied = 0
-        for chunk, delta in self._chunks(fresh):
-            if not self._commit(shard_id, last, int(chunk[-1].dynamodb.SequenceNumber), delta):
-                return applied  # another invocation applied them meanwhile; the checkpoint says so
-            last = int(chunk[-1].dynamodb.SequenceNumber)
-            applied += len(chunk)
-        return applied
+    def apply(self, shard_id: str, records: Sequence[DynamoDBStreamRecordModel]) -> StatsApplied:
+        """Applies, in stream order, the records nobody has applied yet. A transaction cancelled by a
+        conflict is retried after a jittered, exponentially growing pause; one that finds the checkpoint
+        moved re-reads it and goes on from there. When either keeps happening past `max_attempts`, the
+        records from the first unapplied one are left for Lambda to retry (never acknowledged unapplied)."""
+        checkpoint = self._read_checkpoint(shard_id)
+        applied = conflicts = 0
+        attempts = 0  # of the transaction now being tried
+        while True:
+            fresh = [record for record in records if not checkpoint.applied(record)]
+            if not fresh:
+                return StatsApplied(applied, None, conflicts)
+            chunk, delta = next(iter(self._chunks(fresh)))
+            sequence = chunk[-1].dynamodb.SequenceNumber
+            outcome = self._commit(shard_id, checkpoint, sequence, delta)
+            if outcome is Commit.DONE:
+                checkpoint = Checkpoint(int(sequence), {"S": sequence})
+                applied += len(chunk)
+                attempts = 0
+                continue
+            attempts += 1
+            if attempts >= self.max_attempts:
+                return StatsApplied(applied, fresh[0].dynamodb.SequenceNumber, conflicts)
+            if outcome is Commit.CONFLICT:
+                conflicts += 1
+                self.sleep(self._backoff(attempts))
+            else:
+                checkpoint = self._read_checkpoint(shard_id)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter, as AWS recommends for retries
+        (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html): conflicting
+        shards that waited the same time would collide again."""
+        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2.0 ** (attempt - 1))
+        return ceiling * self.jitter()
 
     @staticmethod
     def _chunks(
@@ -200,8 +309,8 @@ class StatsStore:
             yield chunk, delta
 
     def _commit(
-        self, shard_id: str, last: int | None, sequence: int, delta: dict[CounterKey, Counters]
-    ) -> bool:
+        self, shard_id: str, checkpoint: Checkpoint, sequence: str, delta: dict[CounterKey, Counters]
+    ) -> Commit:
         items: list[TransactWriteItemTypeDef] = []
         for (project, agent, day), counters in sorted(delta.items()):
             names = {f"#c{i}": name for i, name in enumerate(counters)}
@@ -217,29 +326,37 @@ class StatsStore:
                     }
                 }
             )
-        condition = "attribute_not_exists(#seq)" if last is None else "#seq = :last"
-        checkpoint_values: dict[str, Any] = {":seq": sequence} | ({":last": last} if last is not None else {})
+        # The sequence is stored as a String (a Number cannot hold 40 digits). Ordering is decided in
+        # code; the condition only requires the checkpoint to be exactly what was read, so a commit of
+        # another invocation in between cancels this one.
+        checkpoint_values: dict[str, AttributeValueTypeDef] = {
+            ":seq": {"S": sequence},
+            ":expires": {"N": str(int(self.clock()) + CHECKPOINT_TTL_SECONDS)},
+        }
+        if checkpoint.stored is None:
+            condition = "attribute_not_exists(#seq)"
+        else:
+            condition = "#seq = :last"
+            checkpoint_values[":last"] = checkpoint.stored
         items.append(
             {
                 "Update": {
                     "TableName": self.table_name,
                     "Key": serialize({"pk": CHECKPOINT_PK, "sk": shard_id}),
-                    "UpdateExpression": "SET #seq = :seq",
+                    "UpdateExpression": "SET #seq = :seq, #expires = :expires",
                     "ConditionExpression": condition,
-                    "ExpressionAttributeNames": {"#seq": "sequence"},
-                    "ExpressionAttributeValues": serialize(checkpoint_values),
+                    "ExpressionAttributeNames": {"#seq": "sequence", "#expires": "expires_at"},
+                    "ExpressionAttributeValues": checkpoint_values,
                 }
             }
         )
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                reasons = error.response.get("CancellationReasons", [])
-                if reasons and reasons[-1].get("Code") == "ConditionalCheckFailed":
-                    return False
-            raise
-        return True
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            return _cancellation(error)
+        return Commit.DONE
 
     # ---- reads (GET /v1/stats) ---------------------------------------------------------------------------
 

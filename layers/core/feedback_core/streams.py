@@ -43,20 +43,36 @@ def apply_stats_batch(event: dict[str, Any], store: StatsStore) -> dict[str, Any
     """Applies the batch to the counters. Lambda's tumbling-window event names the shard (`shardId`),
     which keys the checkpoint. A record that cannot be parsed stops the batch there: the records before
     it are applied and it is reported, so Lambda retries from it and, past MaximumRetryAttempts, sends
-    it to the failure destination without blocking the shard."""
+    it to the failure destination without blocking the shard. Records the store could not apply (its
+    retries ran out) are reported the same way, from the first of them: never acknowledged unapplied
+    (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html)."""
     shard_id = event.get("shardId")
     if not shard_id:
         raise ValueError("stats needs the shard id: set TumblingWindowInSeconds on the event source mapping")
     parsed: list[DynamoDBStreamRecordModel] = []
-    failure: list[dict[str, str]] = []
+    unreadable: str | None = None
     for raw in event.get("Records", []):
         try:
             parsed.append(DynamoDBStreamRecordModel.model_validate(raw))
         except ValidationError:
-            sequence = str((raw.get("dynamodb") or {}).get("SequenceNumber", ""))
-            logger.exception("unreadable stream record", extra={"sequence_number": sequence})
-            failure = [{"itemIdentifier": sequence}]
+            unreadable = str((raw.get("dynamodb") or {}).get("SequenceNumber", ""))
+            logger.exception("unreadable stream record", extra={"sequence_number": unreadable})
             break
-    applied = store.apply(shard_id, parsed)
-    metrics.add_metric(name="StatsRecordsApplied", unit=MetricUnit.Count, value=applied)
-    return {"state": {}, "batchItemFailures": failure}
+    outcome = store.apply(shard_id, parsed)
+    metrics.add_metric(name="StatsRecordsApplied", unit=MetricUnit.Count, value=outcome.applied)
+    metrics.add_metric(name="StatsTransactionConflicts", unit=MetricUnit.Count, value=outcome.conflicts)
+    # Lambda resumes from the lowest reported sequence number, so the earliest failure is the one to report.
+    retry_from = outcome.unapplied_from or unreadable
+    if outcome.unapplied_from is not None:
+        logger.warning(
+            "stats records left for Lambda to retry",
+            extra={
+                "shard_id": shard_id,
+                "sequence_number": outcome.unapplied_from,
+                "applied": outcome.applied,
+            },
+        )
+    return {
+        "state": {},
+        "batchItemFailures": [{"itemIdentifier": retry_from}] if retry_from is not None else [],
+    }
