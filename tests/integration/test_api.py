@@ -163,7 +163,8 @@ def test_a_key_never_sees_another_projects_data(api: Api, full_key: str) -> None
     run = api.call("query", "list_run_feedback", key=full_key, path_params={"run_id": "run-1"})
     assert [(item["project"], item["outcome"]) for item in run.body["items"]] == [("acme", "positive")]
     assert api.call("admin", "erase_user_feedback", key=full_key, path_params={"user_id": "alice"}).body == {
-        "deleted": 1
+        "deleted": 1,
+        "complete": True,
     }
     theirs = api.call(
         "query", "read_user_run_feedback", key=other_key, path_params={"run_id": "run-1", "user_id": "alice"}
