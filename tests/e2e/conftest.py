@@ -174,17 +174,22 @@ def key_headers(credentials: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {credentials['api_key']}"}
 
 
+def emulator_client(credentials: dict[str, Any], service: str) -> Any:
+    """A boto3 client of the local stack's AWS emulator, as credentials.json describes it."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=credentials["aws_endpoint_url"],
+        region_name=credentials["aws_region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
 class EventLog:
     """Everything that arrived on the two tap queues (read through the AWS emulator)."""
 
     def __init__(self, credentials: dict[str, Any]) -> None:
-        self.sqs = boto3.client(
-            "sqs",
-            endpoint_url=credentials["aws_endpoint_url"],
-            region_name=credentials["aws_region"],
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        self.sqs = emulator_client(credentials, "sqs")
         self.queues = {"bus": credentials["events_queue_url"], "sns": credentials["sns_queue_url"]}
         self.received: dict[str, list[dict[str, Any]]] = {"bus": [], "sns": []}
 

@@ -14,10 +14,9 @@ import subprocess
 import sys
 from typing import Any
 
-import boto3
 import pytest
 
-from tests.e2e.conftest import ROOT, LocalProcess
+from tests.e2e.conftest import ROOT, LocalProcess, emulator_client
 
 STEPS = [
     "health",
@@ -64,24 +63,12 @@ def steps(stdout: str) -> list[tuple[str, str]]:
 
 
 def smoke_queues(credentials: dict[str, Any]) -> list[str]:
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=credentials["aws_endpoint_url"],
-        region_name=credentials["aws_region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    sqs = emulator_client(credentials, "sqs")
     return list(sqs.list_queues(QueueNamePrefix="feedback-smoke-").get("QueueUrls", []))
 
 
 def smoke_subscriptions(credentials: dict[str, Any]) -> list[str]:
-    sns = boto3.client(
-        "sns",
-        endpoint_url=credentials["aws_endpoint_url"],
-        region_name=credentials["aws_region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    sns = emulator_client(credentials, "sns")
     listed = sns.list_subscriptions_by_topic(TopicArn=credentials["events_topic_arn"])["Subscriptions"]
     return [item["Endpoint"] for item in listed if ":feedback-smoke-" in item["Endpoint"]]
 

@@ -27,15 +27,18 @@ def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
     return bodies
 
 
-def run_stream_functions(api: Api, reader: StreamReader) -> None:
-    """What the two event source mappings do: each batch to publish_events, then to stats."""
+def run_stream_functions(api: Api, reader: StreamReader, stats_deliveries: int = 1) -> None:
+    """What the two event source mappings do: each batch to publish_events, then to stats (more than once
+    with `stats_deliveries`: Lambda delivers at least once, and a second delivery must change nothing)."""
     for shard_id, records in reader.poll().items():
         api.use_function("publish_events")
         published = load_function("publish_events").lambda_handler({"Records": records}, FakeLambdaContext())
         assert published == {"batchItemFailures": []}
         api.use_function("stats")
         window = {"Records": records, "shardId": shard_id, "state": {}, "isFinalInvokeForWindow": False}
-        assert load_function("stats").lambda_handler(window, FakeLambdaContext())["batchItemFailures"] == []
+        for _delivery in range(stats_deliveries):
+            stats = load_function("stats").lambda_handler(window, FakeLambdaContext())
+            assert stats["batchItemFailures"] == []
 
 
 def test_events_reach_bus_rules_and_filtered_sns_subscriptions(api: Api, full_key: str) -> None:

@@ -59,8 +59,9 @@ from feedback_core.models import TokenRequest
 from feedback_core.tokens import TokenIssuer
 from local.streams import StreamReader
 from tests.integration.conftest import FUNCTIONS, PARAMETERS, Api, detach_moto_stream_invocations
+from tests.integration.test_events import run_stream_functions
 from tests.support.cloud import Stack, deploy_stack, load_template
-from tests.support.handlers import ROOT, FakeLambdaContext, load_function
+from tests.support.handlers import ROOT, load_function
 
 # ---------------------------------------------------------------------------------------- AWS's rules
 
@@ -878,20 +879,6 @@ def _expire(stack: Stack, project: str, run_id: str, user_id: str) -> None:
     )
 
 
-def _deliver_stream(api: Api, reader: StreamReader) -> None:
-    """What the two event source mappings do with each batch (see test_events.run_stream_functions)."""
-    for shard_id, records in reader.poll().items():
-        api.use_function("publish_events")
-        published = load_function("publish_events").lambda_handler({"Records": records}, FakeLambdaContext())
-        assert published == {"batchItemFailures": []}
-        api.use_function("stats")
-        window = {"Records": records, "shardId": shard_id, "state": {}, "isFinalInvokeForWindow": False}
-        for _delivery in range(2):  # Lambda delivers at least once: the second time is a no-op
-            assert (
-                load_function("stats").lambda_handler(window, FakeLambdaContext())["batchItemFailures"] == []
-            )
-
-
 def drive_every_path(api: Api, recorder: CallRecorder) -> None:
     stack = api.stack
     reader = StreamReader(boto3.client("dynamodbstreams"), stack.outputs["FeedbackTableStreamArn"])
@@ -920,7 +907,7 @@ def drive_every_path(api: Api, recorder: CallRecorder) -> None:
     # the stream: both consumers; the first PutEvents and PublishBatch answers report a failed entry
     recorder.fail_one_entry_once("events", "PutEvents")
     recorder.fail_one_entry_once("sns", "PublishBatch")
-    _deliver_stream(api, reader)
+    run_stream_functions(api, reader, stats_deliveries=2)
     # (every batch reported no failure: the failed entries were retried and delivered)
     assert not recorder.pending_failures, "the publisher never called PutEvents/PublishBatch"
 
@@ -944,7 +931,7 @@ def drive_every_path(api: Api, recorder: CallRecorder) -> None:
     erased = api.call("admin", "erase_user_feedback", key=key, path_params={"user_id": "alice"})
     assert erased.status == 200
     assert erased.body["deleted"] == 1
-    _deliver_stream(api, reader)  # removals and erasures are events too
+    run_stream_functions(api, reader, stats_deliveries=2)  # removals and erasures are events too
 
     # meta: every route (only the JWKS needs AWS)
     for sample, params in [
