@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from local.gateway import Gateway, GatewayServer  # light: the standard library only
+from local.ttl import DEFAULT_SWEEP_SECONDS
 
 STARTED = time.monotonic()
 DEFAULT_PORT = 3000
@@ -58,9 +59,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a template parameter (repeatable), e.g. --parameter RetentionDays=1",
     )
+    parser.add_argument(
+        "--ttl-sweep-seconds",
+        type=float,
+        default=DEFAULT_SWEEP_SECONDS,
+        metavar="SECONDS",
+        help="delete expired items (TTL attribute in the past) every SECONDS, as DynamoDB's TTL does, "
+        f"so that Feedback Expired events happen locally (default: {DEFAULT_SWEEP_SECONDS:g}; 0: never)",
+    )
     parser.add_argument("--project", default="demo", help="project of the demo API key (default: demo)")
     parser.add_argument("--quiet", action="store_true", help="no access log, functions log warnings only")
     args = parser.parse_args(argv)
+    if args.ttl_sweep_seconds < 0:
+        parser.error("--ttl-sweep-seconds: expected 0 (never) or a positive number of seconds")
     for item in args.parameter:
         if "=" not in item:
             parser.error(f"--parameter {item!r}: expected NAME=VALUE")
@@ -134,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         project=args.project,
         parameters=parameters,
         quiet=args.quiet,
+        ttl_sweep_seconds=args.ttl_sweep_seconds,
     )
     stack = LocalStack(options, server)
     code = 0

@@ -44,6 +44,8 @@ from local.streams import StreamReader
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
+    from local.ttl import SweptItems
+
 log = logging.getLogger("local.pollers")
 
 POLL_INTERVAL_SECONDS = 0.25
@@ -157,12 +159,14 @@ class StreamPoller:
         send_failure: FailureSender | None = None,
         checkpoints: Mapping[str, str] | None = None,
         on_checkpoint: Callable[[str, str, str], None] | None = None,
+        swept: SweptItems | None = None,
         poll_interval: float = POLL_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``stream_arn`` overrides the mapping's ARN (the same table's stream in DynamoDB Local);
         ``checkpoints`` resume shards after a sequence number; ``on_checkpoint(mapping, shard, seq)``
-        is told whenever a shard's records up to ``seq`` are done."""
+        is told whenever a shard's records up to ``seq`` are done; ``swept`` (the TTL sweeper's
+        deletions) marks their REMOVE records with DynamoDB's TTL ``userIdentity`` as they are read."""
         self.config = config
         self.function = function
         self.stream_arn = stream_arn or config.event_source_arn
@@ -175,6 +179,7 @@ class StreamPoller:
         )
         self.send_failure = send_failure
         self.on_checkpoint = on_checkpoint
+        self.swept = swept
         self.poll_interval = poll_interval
         self.counters = Counters()
         self._clock = clock
@@ -214,6 +219,8 @@ class StreamPoller:
         if buffered < MAX_BUFFERED_RECORDS:
             now = self._clock()
             for shard_id, records in self.reader.poll().items():
+                if self.swept is not None:
+                    self.swept.stamp(self.stream_arn, records)
                 shard = self._shards.setdefault(shard_id, _Shard(shard_id))
                 shard.buffer.extend(_Buffered(record, now) for record in records)
         for shard in list(self._shards.values()):

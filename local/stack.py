@@ -14,8 +14,9 @@
    ``feedback_core`` reads its settings once per process;
 5. the event taps: SQS queues ``feedback-events-local`` (a rule on the bus matching every event) and
    ``feedback-sns-local`` (subscribed to the events topic), so events can be watched (``make events``);
-6. the demo project's API key, the gateway's routes (and ``GET /``), the stream pollers, and
-   ``<state dir>/credentials.json``.
+6. the demo project's API key, the gateway's routes (and ``GET /``), the stream pollers, the TTL
+   sweeper (:mod:`local.ttl`: expired items deleted as DynamoDB's TTL would, their stream records
+   marked as DynamoDB's), and ``<state dir>/credentials.json``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from local.functions import LocalFunction, merged_environment
 from local.gateway import ApiDefinition, GatewayServer
 from local.pollers import MappingConfig, StreamPoller, sqs_or_sns_sender
 from local.state import PersistentState, export_kms_key, restore_kms_key
+from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, ttl_tables
 
 if TYPE_CHECKING:
     from local.ddblocal import DynamoDBLocal
@@ -81,6 +83,8 @@ class Options:
     parameters: dict[str, str] = field(default_factory=dict)
     template: Path = TEMPLATE_PATH
     quiet: bool = False
+    ttl_sweep_seconds: float = DEFAULT_SWEEP_SECONDS
+    """How often expired items are deleted as DynamoDB's TTL would (0: never)."""
 
 
 @dataclass
@@ -110,6 +114,9 @@ class LocalStack:
         self.stack: Stack | None = None
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[StreamPoller] = []
+        self.swept = SweptItems()
+        """The TTL sweeper's deletions, whose REMOVE records the pollers stamp as DynamoDB's."""
+        self.ttl_sweeper: TtlSweeper | None = None
         self.state: PersistentState | None = None
         self.resources = Resources()
         self.api_key = ""
@@ -145,6 +152,7 @@ class LocalStack:
         self._event_taps(stack)
         self.api_key = self._demo_key()
         self._start_pollers(stack)
+        self._start_ttl_sweeper(stack)
         if self.state is not None:
             self.state.save()
         self._write_credentials()
@@ -407,9 +415,24 @@ class LocalStack:
                 send_failure=sender,
                 checkpoints=state.checkpoints_for(logical_id, stream_arn) if state else None,
                 on_checkpoint=self._checkpoint_saver(stream_arn) if state else None,
+                swept=self.swept,
             )
             poller.start()
             self.pollers.append(poller)
+
+    def _start_ttl_sweeper(self, stack: Stack) -> None:
+        """Built even when disabled (0 s), so that a test can sweep when it chooses."""
+        endpoint = self.ddb.endpoint_url if self.ddb is not None else self.moto_url
+        client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION, config=_CLIENT_CONFIG)
+        tables = ttl_tables(stack, self.table_names)
+        self.ttl_sweeper = TtlSweeper(client, tables, self.swept, interval=self.options.ttl_sweep_seconds)
+        self.ttl_sweeper.start()
+        if self.options.ttl_sweep_seconds > 0 and tables:
+            log.info(
+                "TTL sweeper: every %g s on %s",
+                self.options.ttl_sweep_seconds,
+                ", ".join(f"{table.name}.{table.ttl_attribute}" for table in tables),
+            )
 
     def _stream_arn(self, stack: Stack, moto_arn: str) -> str:
         """The stream the functions' table really has (DynamoDB Local's with --persist)."""
@@ -477,6 +500,7 @@ class LocalStack:
         """Stops the gateway, the pollers, moto and DynamoDB Local (each step even if one fails)."""
         steps = (
             ("gateway", self._stop_gateway),
+            ("TTL sweeper", self._stop_ttl_sweeper),
             ("pollers", self._stop_pollers),
             ("state", self._save_state),
             ("moto", self._stop_moto),
@@ -491,6 +515,10 @@ class LocalStack:
     def _stop_gateway(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def _stop_ttl_sweeper(self) -> None:
+        if self.ttl_sweeper is not None:
+            self.ttl_sweeper.stop()
 
     def _stop_pollers(self) -> None:
         for poller in self.pollers:

@@ -1,0 +1,260 @@
+"""DynamoDB's Time to Live, played locally: moto and DynamoDB Local store the TTL setting but never expire.
+
+:class:`TtlSweeper` scans every table whose template resource has an enabled
+``TimeToLiveSpecification`` and deletes the items whose TTL attribute (a Number, epoch seconds) is in
+the past, each with a conditional ``DeleteItem`` (``<ttl attribute> < now``), so an item changed since
+the scan (its expiry moved on) is not deleted.
+
+DynamoDB marks the stream record of a TTL deletion with ``userIdentity`` ``{"type": "Service",
+"principalId": "dynamodb.amazonaws.com"}``
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html); a
+client cannot set it on its own deletes. So the sweeper and the stream pollers cooperate through
+:class:`SweptItems`: the sweeper records the key and the old image (``ReturnValues=ALL_OLD``) of each
+item it deleted, and a poller stamps the identity on the REMOVE record of that very key and image,
+before the batch reaches the function. A REMOVE made by anyone else (a user's retract, an admin's
+delete) matches no recorded deletion and keeps no identity.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from local.cloud import Stack
+
+log = logging.getLogger("local.ttl")
+
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+"""The ``userIdentity`` of a stream record written by a TTL deletion."""
+DEFAULT_SWEEP_SECONDS = 60.0
+MAX_REMEMBERED_REMOVALS = 100_000
+"""Stamped REMOVE records remembered for the other pollers of the same stream (a bound on memory)."""
+MAX_PENDING_PER_TABLE = 100_000
+
+
+@dataclass(frozen=True)
+class TtlTable:
+    """A table the sweeper expires items of."""
+
+    logical_id: str
+    name: str
+    key_attributes: tuple[str, ...]
+    ttl_attribute: str
+    has_stream: bool
+    """Only a table with a stream needs its deletions recorded for the pollers."""
+
+
+def ttl_tables(stack: Stack, table_names: Mapping[str, str]) -> list[TtlTable]:
+    """The stack's tables with TTL enabled in the template; ``table_names`` maps logical ids to the names
+    the functions use (moto's, or DynamoDB Local's with ``--persist``)."""
+    tables = []
+    for logical_id in stack.resources_of_type("AWS::DynamoDB::Table"):
+        properties = stack.template["Resources"][logical_id].get("Properties") or {}
+        specification = stack.resolved.get(logical_id, {}).get("TimeToLiveSpecification") or properties.get(
+            "TimeToLiveSpecification"
+        )
+        if not specification or str(specification.get("Enabled", False)).lower() != "true":
+            continue
+        tables.append(
+            TtlTable(
+                logical_id=logical_id,
+                name=table_names.get(logical_id, stack.resources[logical_id]),
+                key_attributes=tuple(str(key["AttributeName"]) for key in properties["KeySchema"]),
+                ttl_attribute=str(specification["AttributeName"]),
+                has_stream=bool(properties.get("StreamSpecification")),
+            )
+        )
+    return tables
+
+
+def _plain(image: Mapping[str, Any]) -> dict[str, Any]:
+    """An item in DynamoDB JSON as Python values, so equal items compare equal however numbers are
+    spelled (``"1"`` and ``"1.0"``)."""
+    from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415 (`python -m local --help` stays light)
+
+    deserializer = TypeDeserializer()
+    return {name: deserializer.deserialize(value) for name, value in image.items()}
+
+
+def table_of_stream(stream_arn: str) -> str:
+    """``arn:...:table/<name>/stream/<label>`` -> ``<name>`` (moto's and DynamoDB Local's ARNs)."""
+    return stream_arn.split(":table/", 1)[-1].split("/stream/", 1)[0]
+
+
+@dataclass
+class _Deletion:
+    key: dict[str, Any]
+    old_image: dict[str, Any]
+
+
+class SweptItems:
+    """What the sweeper deleted, shared with the pollers that stamp the matching REMOVE records.
+
+    The sweeper holds :meth:`deleting` from before its ``DeleteItem`` until it has recorded the
+    deletion, and :meth:`stamp` takes the same lock: a poller that has read the REMOVE record (so the
+    delete happened) waits for the record of it. Each deletion is matched by one REMOVE record only (the
+    first with its key and old image: a stream keeps a key's changes in order); the record's sequence
+    number is then remembered, so the other mappings reading the same stream stamp it too.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, list[_Deletion]] = {}
+        self._stamped: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    @contextmanager
+    def deleting(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def record(self, table: str, key: Mapping[str, Any], old_image: Mapping[str, Any]) -> None:
+        """Called with :meth:`deleting` held."""
+        pending = self._pending.setdefault(table, [])
+        if len(pending) >= MAX_PENDING_PER_TABLE:
+            pending.pop(0)
+        pending.append(_Deletion(_plain(key), _plain(old_image)))
+
+    def pending(self, table: str) -> int:
+        """Deletions of this table no REMOVE record has matched yet."""
+        with self._lock:
+            return len(self._pending.get(table, []))
+
+    def stamp(self, stream_arn: str, records: Sequence[dict[str, Any]]) -> int:
+        """Sets DynamoDB's TTL ``userIdentity`` on the REMOVE records of swept items (Lambda-shaped
+        records, edited in place); returns how many were stamped."""
+        if not any(record.get("eventName") == "REMOVE" for record in records):
+            return 0  # no need to wait for a sweep in progress
+        table = table_of_stream(stream_arn)
+        stamped = 0
+        with self._lock:
+            for record in records:
+                if record.get("eventName") != "REMOVE":
+                    continue
+                change = record.get("dynamodb") or {}
+                remembered = (table, str(change.get("SequenceNumber")))
+                if remembered not in self._stamped and not self._match(table, change):
+                    continue
+                if remembered not in self._stamped:
+                    self._stamped[remembered] = None
+                    while len(self._stamped) > MAX_REMEMBERED_REMOVALS:
+                        self._stamped.popitem(last=False)
+                record["userIdentity"] = dict(TTL_IDENTITY)
+                stamped += 1
+        return stamped
+
+    def _match(self, table: str, change: Mapping[str, Any]) -> bool:
+        pending = self._pending.get(table)
+        if not pending or not change.get("Keys") or not change.get("OldImage"):
+            return False
+        key, old_image = _plain(change["Keys"]), _plain(change["OldImage"])
+        for index, deletion in enumerate(pending):
+            if deletion.key == key and deletion.old_image == old_image:
+                del pending[index]
+                return True
+        return False
+
+
+class TtlSweeper:
+    """Deletes expired items of the TTL tables every ``interval`` seconds (in a thread, :meth:`start`),
+    or once with :meth:`sweep_once`."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        tables: Sequence[TtlTable],
+        swept: SweptItems,
+        *,
+        interval: float = DEFAULT_SWEEP_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``clock`` gives the epoch seconds compared with the TTL attribute (a test moves it on)."""
+        self.client = client
+        self.tables = list(tables)
+        self.swept = swept
+        self.interval = interval
+        self.clock = clock
+        self.deleted = 0
+        """Items deleted since the start (for tests and the log)."""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.interval <= 0 or not self.tables:
+            return
+        self._thread = threading.Thread(target=self._run, name="ttl-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sweep_once()
+            except Exception:
+                log.exception("TTL sweep failed; trying again in %.0f s", self.interval)
+
+    def sweep_once(self) -> int:
+        """Deletes every item expired now; returns how many."""
+        deleted = 0
+        for table in self.tables:
+            deleted += self._sweep(table)
+        if deleted:
+            log.info("TTL: %d expired item(s) deleted", deleted)
+        self.deleted += deleted
+        return deleted
+
+    def _sweep(self, table: TtlTable) -> int:
+        now = int(self.clock())
+        names = {"#ttl": table.ttl_attribute}
+        names |= {f"#key{index}": name for index, name in enumerate(table.key_attributes)}
+        # TTL only reads a Number attribute; any other type never expires an item.
+        scan: dict[str, Any] = {
+            "TableName": table.name,
+            "FilterExpression": "attribute_type(#ttl, :number) AND #ttl < :now",
+            "ProjectionExpression": ", ".join(f"#key{index}" for index in range(len(table.key_attributes))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {":number": {"S": "N"}, ":now": {"N": str(now)}},
+        }
+        deleted = 0
+        while True:
+            page = self.client.scan(**scan)
+            for key in page.get("Items", []):
+                deleted += self._delete(table, key, now)
+            if "LastEvaluatedKey" not in page:
+                return deleted
+            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _delete(self, table: TtlTable, key: dict[str, Any], now: int) -> int:
+        from botocore.exceptions import ClientError  # noqa: PLC0415 (`python -m local --help` stays light)
+
+        with self.swept.deleting():
+            try:
+                response = self.client.delete_item(
+                    TableName=table.name,
+                    Key=key,
+                    # Changed since the scan (a new expiry, or already gone): not expired any more.
+                    ConditionExpression="#ttl < :now",
+                    ExpressionAttributeNames={"#ttl": table.ttl_attribute},
+                    ExpressionAttributeValues={":now": {"N": str(now)}},
+                    ReturnValues="ALL_OLD",
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    return 0
+                raise
+            old_image = response.get("Attributes")
+            if old_image and table.has_stream:
+                self.swept.record(table.name, key, old_image)
+        return 1 if old_image else 0
