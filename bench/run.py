@@ -13,6 +13,8 @@ import os
 import platform
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +36,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local.cloud import load_template
 from tests.conftest import AwsCalls
 from tests.e2e.conftest import running
 from tests.integration.conftest import Api
@@ -41,6 +44,8 @@ from tests.support.cloud import deploy_stack
 
 ROUNDS = 300
 STARTS = 3
+COLD_RUNS = 11
+ROOT = Path(__file__).resolve().parents[1]
 REPORT = "docs/BENCHMARKS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -134,7 +139,86 @@ def local_startup_seconds() -> list[float]:
     return seconds
 
 
-def report(results: dict[str, Result], startup: list[float]) -> None:
+TRACING_ON_IMPORT = "import app\nfrom feedback_core.observability import tracer\ntracer.get()"
+"""A function's cold import with tracing on, including the Tracer its first traced call builds."""
+BOTO3_IMPORT = "import boto3"
+
+
+def _template_value(value: Any, parameters: dict[str, Any], name: str) -> str:
+    """An environment value of the template: a parameter's default for a `Ref` to one, else a dummy."""
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
+        return str(parameters[value["Ref"]].get("Default", f"dummy-{name.lower()}"))
+    return str(value) if isinstance(value, str | int | float) else f"dummy-{name.lower()}"
+
+
+def lambda_environments() -> dict[str, tuple[Path, dict[str, str], bool]]:
+    """Per function folder: (folder, the environment Lambda gives it, whether the template traces it)."""
+    template = load_template()
+    parameters = template.get("Parameters") or {}
+    defaults = (template.get("Globals") or {}).get("Function") or {}
+    functions = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        folder = ROOT / properties["CodeUri"]
+        variables = {
+            **((defaults.get("Environment") or {}).get("Variables") or {}),
+            **((properties.get("Environment") or {}).get("Variables") or {}),
+        }
+        environment = {name: _template_value(value, parameters, name) for name, value in variables.items()}
+        environment.update(
+            {
+                "PATH": os.environ.get("PATH", ""),
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_SESSION_TOKEN": "bench",
+                "AWS_REGION": "us-east-1",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", defaults["MemorySize"])),
+                "LAMBDA_TASK_ROOT": str(folder),
+                "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "core"), str(folder)]),
+            }
+        )
+        tracing = properties.get("Tracing", defaults.get("Tracing")) == "Active"
+        functions[folder.name] = (folder, environment, tracing)
+    return dict(sorted(functions.items()))
+
+
+def _seconds(code: str, folder: Path, environment: dict[str, str]) -> float:
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=folder, env=environment, check=True)  # noqa: S603 (our code)
+    return time.perf_counter() - began
+
+
+ColdImport = tuple[float, float]
+"""(median seconds of a function's cold import, its median divided by that of `import boto3`)."""
+
+
+def cold_imports(runs: int = COLD_RUNS) -> dict[str, dict[str, ColdImport]]:
+    """Per function and tracing (as the template sets it, and off): each run a fresh interpreter imports
+    the function, then another imports boto3 alone in the same environment, so drift hits both."""
+    results: dict[str, dict[str, ColdImport]] = {}
+    for name, (folder, environment, traced) in lambda_environments().items():
+        setups = {
+            "template": (environment if traced else {**environment, "POWERTOOLS_TRACE_DISABLED": "true"}),
+            "off": {**environment, "POWERTOOLS_TRACE_DISABLED": "true"},
+        }
+        results[name] = {}
+        for setup, env in setups.items():
+            code = TRACING_ON_IMPORT if setup == "template" and traced else "import app"
+            _seconds(code, folder, env)  # the first run reads the files from disk
+            handler, boto3_alone = [], []
+            for _ in range(runs):
+                handler.append(_seconds(code, folder, env))
+                boto3_alone.append(_seconds(BOTO3_IMPORT, folder, env))
+            median = statistics.median(handler)
+            results[name][setup] = (median, median / statistics.median(boto3_alone))
+    return results
+
+
+def report(results: dict[str, Result], startup: list[float], cold: dict[str, dict[str, ColdImport]]) -> None:
     base = results["change a vote (POST /v1/feedback, 200)"][0]
     lines = [
         f"Measured by `make bench` on {platform.machine()}, Python {platform.python_version()}, "
@@ -152,7 +236,19 @@ def report(results: dict[str, Result], startup: list[float]) -> None:
         f"Local stack (`make run` with dependencies installed): healthy `GET /v1/health` after "
         f"{statistics.median(startup):.1f} s (median of {len(startup)} starts; "
         f"{', '.join(f'{value:.1f}' for value in startup)} s).",
+        "",
+        f"Cold import of each function (Lambda's init phase before the handler runs): a fresh interpreter "
+        f"with the layer and the function's folder on the path and the template's environment (dummy "
+        f'values), median of {COLD_RUNS} runs, divided by the median of `python -c "import boto3"` run '
+        f"alternately in the same environment. With tracing on (the template's `Tracing: Active`), the "
+        f"time includes building Powertools' Tracer, which the first traced call would otherwise do.",
+        "",
+        "| function | tracing as the template sets it | tracing off (POWERTOOLS_TRACE_DISABLED) |",
+        "|---|---|---|",
     ]
+    for name, setups in cold.items():
+        cells = [f"{ratio:.2f}x ({seconds * 1000:.0f} ms)" for seconds, ratio in setups.values()]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     table = "\n".join(lines)
     print(table)
     with open(REPORT) as handle:
@@ -165,4 +261,4 @@ def report(results: dict[str, Result], startup: list[float]) -> None:
 if __name__ == "__main__":
     with contextlib.redirect_stdout(io.StringIO()) as handler_output:  # the handlers' metric lines
         results = run()
-    report(results, local_startup_seconds())
+    report(results, local_startup_seconds(), cold_imports())

@@ -14,11 +14,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from feedback_core import services
 from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.observability import logger, tracer
 from feedback_core.settings import get_settings
+from feedback_core.token_service import public_keys
 
 app = FeedbackResolver()
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
@@ -126,9 +126,7 @@ def _openapi() -> dict[str, Any]:
 
 @app.get("/.well-known/jwks.json", summary="Public keys that verify feedback tokens")
 def jwks() -> Response[Any]:
-    return json_response(
-        HTTPStatus.OK, services.public_keys().jwks(), {"Cache-Control": "public, max-age=300"}
-    )
+    return json_response(HTTPStatus.OK, public_keys().jwks(), {"Cache-Control": "public, max-age=300"})
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document")

@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from feedback_core import feedback
+from feedback_core import queries
 from feedback_core.access import require_scope
 from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, RunId, UserId, json_response
@@ -29,7 +29,7 @@ def _query_string() -> dict[str, str]:
 @tracer.capture_method
 def list_feedback() -> Response[Any]:
     principal = _reader()
-    page = feedback.list_feedback(principal, ListQuery.model_validate(_query_string()))
+    page = queries.list_feedback(principal, ListQuery.model_validate(_query_string()))
     return json_response(HTTPStatus.OK, page)
 
 
@@ -38,13 +38,13 @@ def list_feedback() -> Response[Any]:
 def list_run_feedback(run_id: RunId) -> Response[Any]:
     principal = _reader()
     query = PageQuery.model_validate(_query_string())
-    return json_response(HTTPStatus.OK, feedback.list_run(principal, run_id, query.limit, query.cursor))
+    return json_response(HTTPStatus.OK, queries.list_run(principal, run_id, query.limit, query.cursor))
 
 
 @app.get("/v1/runs/<run_id>/feedback/<user_id>", summary="One user's feedback on one run")
 @tracer.capture_method
 def read_user_run_feedback(run_id: RunId, user_id: UserId) -> Response[Any]:
-    record = feedback.read_user_run(_reader(), run_id, user_id)
+    record = queries.read_user_run(_reader(), run_id, user_id)
     if record is None:
         raise NotFound("no feedback from this user on this run")
     return json_response(HTTPStatus.OK, record)
@@ -55,7 +55,7 @@ def read_user_run_feedback(run_id: RunId, user_id: UserId) -> Response[Any]:
 def read_stats() -> Response[Any]:
     principal = _reader()
     return json_response(
-        HTTPStatus.OK, feedback.read_stats(principal, StatsQuery.model_validate(_query_string()))
+        HTTPStatus.OK, queries.read_stats(principal, StatsQuery.model_validate(_query_string()))
     )
 
 

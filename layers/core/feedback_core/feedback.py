@@ -1,23 +1,18 @@
-"""The service's use cases: what each route does once the request is parsed."""
+"""The use cases of a feedback token's holder (submit, read, retract) and of token issuing.
+
+The product team's reads are in `queries`, its deletions in `admin`: each function imports only what its
+routes use."""
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 
-from feedback_core import services
 from feedback_core.access import caller_user, token_binding
-from feedback_core.clock import Clock
 from feedback_core.errors import PayloadTooLarge, Unauthorized, ValidationFailed
 from feedback_core.models import (
     MAX_DETAILS_BYTES,
-    ErasureResult,
-    FeedbackPage,
     FeedbackRecord,
     FeedbackSubmission,
-    ListQuery,
     OwnFeedbackQuery,
     Principal,
     TokenClaims,
@@ -25,7 +20,8 @@ from feedback_core.models import (
     TokenResponse,
 )
 from feedback_core.observability import logger
-from feedback_core.stats import StatsQuery, StatsResponse
+from feedback_core.store_service import feedback_store
+from feedback_core.token_service import token_issuer, token_verifier
 
 
 def verify_token(header_token: str | None, body_token: str | None = None) -> TokenClaims:
@@ -35,7 +31,7 @@ def verify_token(header_token: str | None, body_token: str | None = None) -> Tok
     token = header_token or body_token
     if not token:
         raise Unauthorized("a feedback token is required (header X-Feedback-Token or body feedback_token)")
-    claims = services.token_verifier().verify(token)
+    claims = token_verifier().verify(token)
     logger.append_keys(project=claims.prj, run_id=claims.sub)
     return claims
 
@@ -68,7 +64,7 @@ def submit(
     if submission.details_size() > MAX_DETAILS_BYTES:
         raise PayloadTooLarge(f"details must be at most {MAX_DETAILS_BYTES} bytes as JSON")
     user_id = caller_user(claims, submission.user_id)
-    return services.feedback_store().submit(
+    return feedback_store().submit(
         project=claims.prj,
         run_id=claims.sub,
         user_id=user_id,
@@ -89,57 +85,13 @@ def _own_user(claims: TokenClaims, user_id: str | None) -> str:
 
 def read_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord | None:
     user = _own_user(claims, user_id)
-    return services.feedback_store().get(claims.prj, claims.sub, user, binding=token_binding(claims))
+    return feedback_store().get(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 
 def retract_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord:
     user = _own_user(claims, user_id)
-    return services.feedback_store().retract(claims.prj, claims.sub, user, binding=token_binding(claims))
+    return feedback_store().retract(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 
 def issue_token(principal: Principal, request: TokenRequest) -> TokenResponse:
-    return services.token_issuer().issue(principal.project, request)
-
-
-def list_feedback(principal: Principal, query: ListQuery) -> FeedbackPage:
-    return services.feedback_store().list(principal.project, query, services.cursor_codec())
-
-
-def list_run(principal: Principal, run_id: str, limit: int, cursor: str | None) -> FeedbackPage:
-    return services.feedback_store().list_run(
-        principal.project, run_id, limit=limit, cursor=cursor, codec=services.cursor_codec()
-    )
-
-
-def read_user_run(principal: Principal, run_id: str, user_id: str) -> FeedbackRecord | None:
-    return services.feedback_store().get(principal.project, run_id, user_id)
-
-
-def remove(principal: Principal, run_id: str, user_id: str) -> FeedbackRecord:
-    return services.feedback_store().remove(principal.project, run_id, user_id, "admin")
-
-
-def read_stats(principal: Principal, query: StatsQuery) -> StatsResponse:
-    return services.stats_store().query(principal.project, query, datetime.now(UTC).date())
-
-
-ERASURE_BUDGET_SECONDS = 20.0
-"""How long one erasure request works: API Gateway gives an HTTP API integration at most 30 s
-(https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html)."""
-ERASURE_RESERVE_MS = 3000
-"""Time kept back from the function's own timeout to answer."""
-
-
-def erase_user(
-    principal: Principal, user_id: str, remaining_ms: Callable[[], int], clock: Clock = time.monotonic
-) -> ErasureResult:
-    """Erases a user's records for as long as one request may run; `complete` says whether any is left
-    (the caller repeats the request until it is)."""
-    started = clock()
-
-    def out_of_time() -> bool:
-        return clock() - started >= ERASURE_BUDGET_SECONDS or remaining_ms() < ERASURE_RESERVE_MS
-
-    deleted, complete = services.feedback_store().erase_user(principal.project, user_id, out_of_time)
-    logger.info("erased a user's feedback", extra={"deleted": deleted, "complete": complete})
-    return ErasureResult(deleted=deleted, complete=complete)
+    return token_issuer().issue(principal.project, request)

@@ -1,0 +1,25 @@
+"""The Feedback table's store, built once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from feedback_core import aws
+from feedback_core.settings import get_settings
+from feedback_core.store import FeedbackStore
+
+
+@lru_cache(maxsize=1)
+def feedback_store() -> FeedbackStore:
+    settings = get_settings()
+    return FeedbackStore(
+        aws.dynamodb(),
+        settings.feedback_table,
+        time_index_shards=settings.time_index_shards,
+        retention_days=settings.retention_days,
+        max_updates_per_record=settings.max_updates_per_record,
+    )
+
+
+def reset() -> None:
+    feedback_store.cache_clear()

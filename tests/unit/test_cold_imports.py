@@ -1,0 +1,138 @@
+"""What a cold start imports: each function, imported in a fresh interpreter as Lambda would (the layer and
+the function's folder on the path, LAMBDA_TASK_ROOT set), loads only what its routes use. Tracing off
+loads no X-Ray SDK; tracing on still traces with Powertools' real Tracer.
+
+Only what is imported is asserted here; how long it takes is measured by `make bench` (bench/run.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
+NEVER_WITHOUT_TRACING = ("aws_xray_sdk",)
+NOT_FOR = {
+    "submit_feedback": (
+        "aws_lambda_powertools.utilities.parameters",
+        "feedback_core.events",
+        "feedback_core.stats",
+        "feedback_core.apikeys",
+        "feedback_core.cursor_service",
+    ),
+    "issue_token": (
+        "aws_lambda_powertools.utilities.parameters",
+        "feedback_core.events",
+        "feedback_core.stats",
+        "feedback_core.apikeys",
+    ),
+    "admin": ("aws_lambda_powertools.utilities.parameters", "feedback_core.events", "feedback_core.stats"),
+    "authorizer": ("aws_lambda_powertools.utilities.parameters", "feedback_core.events"),
+    "meta": ("aws_lambda_powertools.utilities.parameters", "feedback_core.events", "feedback_core.stats"),
+}
+"""Modules a function's routes never use (the heavy ones: Powertools' parameters utility pulls in
+AppConfig and boto3's resource layer)."""
+
+
+def lambda_environment(function: str, **extra: str) -> dict[str, str]:
+    """A Lambda-like environment for a function, with no real credentials."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "POWERTOOLS_"))
+    }
+    environment.pop("_X_AMZN_TRACE_ID", None)
+    environment.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": function,
+            "LAMBDA_TASK_ROOT": str(ROOT / "functions" / function),
+            "POWERTOOLS_SERVICE_NAME": "feedback",
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT / "layers" / "core"), str(ROOT / "functions" / function)]
+            ),
+            **extra,
+        }
+    )
+    return environment
+
+
+def run_python(function: str, code: str, *arguments: str, **extra: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *arguments],
+        env=lambda_environment(function, **extra),
+        cwd=ROOT / "functions" / function,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def imported_after_import(function: str, **extra: str) -> set[str]:
+    code = "import json, sys\nimport app\nprint(json.dumps(sorted(sys.modules)))"
+    return set(json.loads(run_python(function, code, **extra)))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_tracing_off_loads_no_xray_sdk_and_nothing_the_routes_never_use(function: str) -> None:
+    modules = imported_after_import(function, POWERTOOLS_TRACE_DISABLED="true")
+    assert "app" in modules
+    unwanted = (*NEVER_WITHOUT_TRACING, *NOT_FOR.get(function, ()))
+    assert [
+        name for name in unwanted if name in modules or any(m.startswith(f"{name}.") for m in modules)
+    ] == []
+
+
+def test_the_list_covers_every_function() -> None:
+    assert set(NOT_FOR) <= set(FUNCTIONS)
+    assert {"submit_feedback", "query", "stats", "publish_events"} <= set(FUNCTIONS)
+
+
+TRACED_CALL = """
+import json, sys
+import app
+from aws_lambda_powertools import Tracer
+from feedback_core.observability import tracer
+
+class Recording:
+    ip, port = "127.0.0.1", 2000
+    def __init__(self):
+        self.names = []
+    def send_entity(self, entity):
+        self.names.append(entity.name)
+    def set_daemon_address(self, address):
+        pass
+
+real = tracer.get()
+assert type(real) is Tracer and not real.disabled, real
+from aws_xray_sdk.core import xray_recorder
+emitter = Recording()
+xray_recorder.configure(emitter=emitter)
+event = json.loads(sys.argv[1])
+class Context:
+    function_name = "meta"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:meta"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+response = app.lambda_handler(event, Context())
+print(json.dumps({"status": response["statusCode"], "segments": emitter.names}))
+"""
+
+
+@pytest.mark.parametrize("disabled", [None, "false"])
+def test_tracing_on_traces_with_powertools_real_tracer(disabled: str | None) -> None:
+    extra = {"_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}
+    if disabled is not None:
+        extra["POWERTOOLS_TRACE_DISABLED"] = disabled
+    event = (ROOT / "events" / "http_health.json").read_text()
+    result = json.loads(run_python("meta", TRACED_CALL, event, **extra).splitlines()[-1])
+    assert result == {"status": 200, "segments": ["## lambda_handler"]}
