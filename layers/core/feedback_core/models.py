@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from annotated_types import Interval
@@ -188,19 +188,14 @@ DATE_MESSAGE = (
     "must be an ISO 8601 date (2026-11-23) or date-time with zone (2026-11-23T08:00:00Z), "
     f"in the years {EARLIEST_YEAR} to {LATEST_YEAR}"
 )
-_DATE_OR_DATE_TIME = re.compile(
-    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
-    r"(?:T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]{1,9}))?)?"
-    r"(?:(?P<utc>Z)|(?P<sign>[+-])(?P<offset_hours>[01][0-9]|2[0-3]):(?P<offset_minutes>[0-5][0-9])))?"
-)
-"""Calendar date, or date-time with its zone (Z or ±hh:mm). ASCII digits only, written explicitly: `\\d`
-would also match other scripts' digits. Week dates, ordinal dates, basic format, bare numbers and
-date-times without a zone do not match."""
 DATE_PATTERN = (
     r"^[2-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$"
 )
-"""The same rule for the OpenAPI document (it cannot say that February has no 30th)."""
+"""Calendar date, or date-time with its zone (Z or ±hh:mm): the rule `utc_moment` applies and the OpenAPI
+document states. ASCII digits only, written out: `\\d` would also match other scripts' digits. Week
+dates, ordinal dates, basic format, bare numbers and date-times without a zone do not match."""
+_DATE = re.compile(DATE_PATTERN)
 DATE_SUMMARY = "ISO 8601 date, or date-time with Z or ±hh:mm; years 2000 to 9999 (UTC)"
 
 
@@ -209,28 +204,14 @@ def _date_refusal() -> PydanticCustomError:
 
 
 def _parse_date_or_date_time(text: str) -> datetime:
-    match = _DATE_OR_DATE_TIME.fullmatch(text)
-    if match is None:
+    """The moment a DATE_PATTERN text names; a date alone is midnight UTC, beyond microseconds is dropped."""
+    if not _DATE.fullmatch(text):
         raise _date_refusal()
-    parts = match.groupdict()
-    fraction = (parts["fraction"] or "0")[:6].ljust(6, "0")  # beyond microseconds is dropped
     try:
-        zone = UTC
-        if parts["sign"]:
-            offset = timedelta(hours=int(parts["offset_hours"]), minutes=int(parts["offset_minutes"]))
-            zone = timezone(-offset if parts["sign"] == "-" else offset)
-        return datetime(
-            int(parts["year"]),
-            int(parts["month"]),
-            int(parts["day"]),
-            int(parts["hour"] or 0),
-            int(parts["minute"] or 0),
-            int(parts["second"] or 0),
-            int(fraction),
-            tzinfo=zone,
-        )
-    except ValueError as error:  # no such day, hour or second
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:  # no such day, e.g. February 30th
         raise _date_refusal() from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def utc_moment(value: Any) -> datetime:
