@@ -13,7 +13,6 @@ from feedback_core.models import (
     MAX_DETAILS_BYTES,
     FeedbackRecord,
     FeedbackSubmission,
-    OwnFeedbackQuery,
     Principal,
     TokenClaims,
     TokenRequest,
@@ -77,19 +76,13 @@ def submit(
     )
 
 
-def _own_user(claims: TokenClaims, user_id: str | None) -> str:
-    """The user a read or retract acts for; `user_id` from the query string is held to the rule a submit's
-    body field follows (an empty or control-character id would otherwise reach DynamoDB as a key)."""
-    return caller_user(claims, OwnFeedbackQuery.model_validate({"user_id": user_id}).user_id)
-
-
 def read_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord | None:
-    user = _own_user(claims, user_id)
+    user = caller_user(claims, user_id)
     return feedback_store().get(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 
 def retract_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord:
-    user = _own_user(claims, user_id)
+    user = caller_user(claims, user_id)
     return feedback_store().retract(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 

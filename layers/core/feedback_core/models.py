@@ -329,12 +329,6 @@ class ListQuery(StrictModel):
     cursor: Cursor | None = None
 
 
-class OwnFeedbackQuery(StrictModel):
-    """Query string of GET and DELETE /v1/feedback/me: the user, as a submit would name it."""
-
-    user_id: PathIdentifier | None = Field(None, description="Only for tokens with no user bound")
-
-
 # ---- token -----------------------------------------------------------------------------------------------
 
 
