@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ from typing import IO, TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from local.net import free_port, port_in_use
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
@@ -207,23 +208,6 @@ def _file_lock(path: Path) -> Any:
 
 
 # ---------------------------------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    """A TCP port free on every interface (DynamoDB Local listens on 0.0.0.0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Jetty does
-        try:
-            sock.bind(("", port))
-        except OSError:
-            return True
-        return False
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

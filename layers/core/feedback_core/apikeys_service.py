@@ -6,13 +6,17 @@ from functools import lru_cache
 
 from feedback_core import aws
 from feedback_core.apikeys import ApiKeyStore
-from feedback_core.settings import get_settings
+from feedback_core.settings import Settings, get_settings
 
 
-@lru_cache(maxsize=1)
 def api_key_store() -> ApiKeyStore:
-    return ApiKeyStore(aws.dynamodb(), get_settings().api_keys_table)
+    return _api_key_store(get_settings())
+
+
+@lru_cache(maxsize=8)
+def _api_key_store(settings: Settings) -> ApiKeyStore:
+    return ApiKeyStore(aws.dynamodb(), settings.api_keys_table)
 
 
 def reset() -> None:
-    api_key_store.cache_clear()
+    _api_key_store.cache_clear()

@@ -6,14 +6,17 @@ from functools import lru_cache
 
 from feedback_core import aws
 from feedback_core.events import Publisher
-from feedback_core.settings import get_settings
+from feedback_core.settings import Settings, get_settings
 
 
-@lru_cache(maxsize=1)
 def publisher() -> Publisher:
-    settings = get_settings()
+    return _publisher(get_settings())
+
+
+@lru_cache(maxsize=8)
+def _publisher(settings: Settings) -> Publisher:
     return Publisher(aws.eventbridge(), aws.sns(), settings.event_bus_name, settings.topic_arn)
 
 
 def reset() -> None:
-    publisher.cache_clear()
+    _publisher.cache_clear()

@@ -12,7 +12,7 @@ import sys
 
 from feedback_core import aws
 from feedback_core.observability import tracer
-from feedback_core.settings import get_settings
+from feedback_core.settings import _settings
 
 FACTORY_MODULES = (
     "feedback_core.store_service",
@@ -27,7 +27,7 @@ FACTORY_MODULES = (
 def reset() -> None:
     """Forget every cached object (tests change settings and emulators between cases). A factory module
     this process never imported has nothing cached, and stays unimported."""
-    get_settings.cache_clear()
+    _settings.cache_clear()
     aws.reset_clients()
     tracer.forget()
     for name in FACTORY_MODULES:

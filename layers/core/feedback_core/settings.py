@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -54,7 +58,30 @@ class Settings(BaseSettings):
         return frozenset(ids)
 
 
-@lru_cache(maxsize=1)
+_function_environment: ContextVar[tuple[tuple[str, str], ...] | None] = ContextVar(
+    "function_environment", default=None
+)
+
+
+@contextmanager
+def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Settings (and the services built from them) come from ``variables`` instead of ``os.environ`` in
+    this thread until the block ends: the local stack runs each function, concurrently, in one process
+    with the environment the template gives that function."""
+    token = _function_environment.set(tuple(sorted(variables.items())))
+    try:
+        yield
+    finally:
+        _function_environment.reset(token)
+
+
 def get_settings() -> Settings:
-    """The settings of this process; read on first use, never at import time."""
-    return Settings()
+    """The settings of this invocation's function; read on first use, never at import time."""
+    variables = _function_environment.get()
+    return _settings(tuple(os.environ.items()) if variables is None else variables)
+
+
+@lru_cache(maxsize=16)
+def _settings(variables: tuple[tuple[str, str], ...]) -> Settings:
+    # model_validate reads only the given variables (BaseSettings' __init__ would add os.environ's).
+    return Settings.model_validate(dict(variables))

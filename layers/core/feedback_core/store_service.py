@@ -5,13 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 
 from feedback_core import aws
-from feedback_core.settings import get_settings
+from feedback_core.settings import Settings, get_settings
 from feedback_core.store import FeedbackStore
 
 
-@lru_cache(maxsize=1)
 def feedback_store() -> FeedbackStore:
-    settings = get_settings()
+    return _feedback_store(get_settings())
+
+
+@lru_cache(maxsize=8)
+def _feedback_store(settings: Settings) -> FeedbackStore:
     return FeedbackStore(
         aws.dynamodb(),
         settings.feedback_table,
@@ -22,4 +25,4 @@ def feedback_store() -> FeedbackStore:
 
 
 def reset() -> None:
-    feedback_store.cache_clear()
+    _feedback_store.cache_clear()
