@@ -64,6 +64,18 @@ class LambdaContext:
         return max(0, self.deadline_ms - int(time.time() * 1000))
 
 
+def lambda_context(function_name: str = "test-function", timeout_seconds: int = 30) -> LambdaContext:
+    """A context for a handler invoked outside a :class:`LocalFunction` (tests)."""
+    return LocalFunction(
+        logical_id=function_name,
+        name=function_name,
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
+        code_dir=Path(),
+        handler="app.lambda_handler",
+        timeout=timeout_seconds,
+    ).context()
+
+
 @dataclass
 class LocalFunction:
     """One function of the template: its configuration as deployed, and its handler loaded from its code."""
