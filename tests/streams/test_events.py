@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from feedback_core.cursor import CursorCodec
+from feedback_core.dynamo import deserialize
 from feedback_core.events import SOURCE, Publisher
 from feedback_core.models import ListQuery
 from feedback_core.stats import StatsQuery, StatsStore, contribution, merge
-from feedback_core.store import deserialize
 from feedback_core.streams import apply_stats_batch, publish_batch
 from tests.streams.conftest import Pipeline
 from tests.support.handlers import FakeLambdaContext

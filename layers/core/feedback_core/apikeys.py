@@ -8,12 +8,10 @@ import secrets
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
 from feedback_core.clock import Clock, iso_timestamp, system_clock
+from feedback_core.dynamo import deserialize, refused_as, serialize
 from feedback_core.errors import Conflict, NotFound
 from feedback_core.models import ApiKey, Principal, Scope
-from feedback_core.store import deserialize, serialize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -53,16 +51,12 @@ class ApiKeyStore:
             name=name,
             created_at=iso_timestamp(self._clock()),
         )
-        try:
+        with refused_as(Conflict("an API key with this hash exists already")):
             self._client.put_item(
                 TableName=self._table,
                 Item=serialize(key.model_dump()),
                 ConditionExpression="attribute_not_exists(key_hash)",
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise Conflict("an API key with this hash exists already") from error
-            raise
         return secret, key
 
     def lookup(self, secret: str) -> ApiKey | None:
@@ -71,7 +65,7 @@ class ApiKeyStore:
         return ApiKey.model_validate(item) if item else None
 
     def revoke(self, key_hash: str) -> None:
-        try:
+        with refused_as(NotFound("no such API key")):
             self._client.update_item(
                 TableName=self._table,
                 Key=serialize({"key_hash": key_hash}),
@@ -79,10 +73,6 @@ class ApiKeyStore:
                 ConditionExpression="attribute_exists(key_hash)",
                 ExpressionAttributeValues=serialize({":yes": True}),
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise NotFound("no such API key") from error
-            raise
 
     def authorize(self, authorization: str | None) -> Principal | None:
         """The caller behind an Authorization header, or None if the key is unknown, revoked or malformed."""

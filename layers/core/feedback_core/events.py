@@ -20,8 +20,9 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordMo
 from pydantic import BaseModel
 
 from feedback_core.clock import iso_timestamp
+from feedback_core.dynamo import stream_images
 from feedback_core.observability import logger
-from feedback_core.store import REMOVAL_ACTOR, from_dynamo, record_from_item
+from feedback_core.records import REMOVAL_ACTOR, record_from_item
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -79,15 +80,6 @@ class FeedbackEvent(BaseModel):
         return attributes
 
 
-def images(record: DynamoDBStreamRecordModel) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(old, new) item of a stream record as plain values (ints, floats), None where absent."""
-    old, new = record.dynamodb.OldImage, record.dynamodb.NewImage
-    return (
-        from_dynamo(old) if isinstance(old, dict) and old else None,
-        from_dynamo(new) if isinstance(new, dict) and new else None,
-    )
-
-
 def _public(item: dict[str, Any] | None, detail_level: str) -> dict[str, Any] | None:
     if item is None:
         return None
@@ -106,7 +98,7 @@ def _only_marker_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def classify(record: DynamoDBStreamRecordModel) -> tuple[EventType, Actor] | None:
     """What a stream record means, or None for a record that publishes nothing."""
-    old, new = images(record)
+    old, new = stream_images(record)
     if not (new or old or {}).get("feedback_id"):
         return None  # not a feedback record (e.g. the key-only image some emulators emit first)
     if record.eventName == "INSERT":
@@ -137,7 +129,7 @@ def build_event(record: DynamoDBStreamRecordModel, detail_level: str = "full") -
     if meaning is None:
         return None
     event_type, actor = meaning
-    old, new = images(record)
+    old, new = stream_images(record)
     current = new if record.eventName != "REMOVE" else None
     replaced_expired = event_type == "Submitted" and record.eventName == "MODIFY"
     previous = None if record.eventName == "INSERT" or replaced_expired else old

@@ -28,13 +28,16 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordMo
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from feedback_core.events import images
+from feedback_core.dynamo import query_pages, serialize, stream_images
 from feedback_core.models import DATE_SUMMARY, DateOrDateTime, ShortText, window_refusal
-from feedback_core.store import deserialize, serialize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        QueryInputTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
 ALL_AGENTS = "*"
 NO_AGENT = "-"
@@ -88,7 +91,7 @@ def contribution(image: dict[str, Any] | None) -> dict[CounterKey, Counters]:
 
 
 def record_delta(record: DynamoDBStreamRecordModel) -> dict[CounterKey, Counters]:
-    old, new = images(record)
+    old, new = stream_images(record)
     delta: dict[CounterKey, Counters] = defaultdict(lambda: defaultdict(Decimal))
     for key, counters in contribution(new).items():
         for name, value in counters.items():
@@ -364,7 +367,7 @@ class StatsStore:
         """One Query over the days of the window."""
         start, end = query.window(today)
         rows: dict[str, dict[str, Any]] = {}
-        request: dict[str, Any] = {
+        request: QueryInputTypeDef = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :start AND :end",
             "ExpressionAttributeValues": serialize(
@@ -375,14 +378,8 @@ class StatsStore:
                 }
             ),
         }
-        while True:
-            response = self.client.query(**request)
-            for image in response.get("Items", []):
-                item = deserialize(image)
-                rows[item["sk"]] = item
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for item in query_pages(self.client, request):
+            rows[item["sk"]] = item
         total = merge(
             {("", "", ""): {c: Decimal(str(row.get(c, 0))) for c in COUNTERS}} for row in rows.values()
         )

@@ -1,30 +1,30 @@
-"""DynamoDB storage of feedback records.
-
-Key schema (see docs/ARCHITECTURE.md):
-- table: pk = "<project>#<run_id>", sk = "<user_id>" — one record per run and user;
-- time-index: time_pk = "<project>#<shard>", time_sk = "<created_at>#<feedback_id>";
-- session-index (sparse): session_pk = "<project>#<session_id>", time_sk;
-- user-index (sparse, named users only): user_pk = "<project>#<user_id>", time_sk.
-Every index sorts by time_sk, which is unique, so one kind of cursor serves every listing.
-"""
+"""DynamoDB storage of feedback records: conditional writes and deletes, reads, and the listings over
+the table and its indexes (item layout in `records`)."""
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
-import re
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from feedback_core.clock import Clock, iso_format, iso_timestamp, system_clock
+from feedback_core.clock import Clock, iso_format, system_clock
 from feedback_core.cursor import CursorCodec, query_scope
+from feedback_core.dynamo import (
+    LIVE_CONDITION,
+    Item,
+    deserialize,
+    is_conditional_failure,
+    is_live,
+    item_at_refusal,
+    live_placeholders,
+    query_pages,
+    refused_as,
+    serialize,
+    used_placeholders,
+)
 from feedback_core.errors import Conflict, Forbidden, NotFound, TooManyUpdates, ValidationFailed
 from feedback_core.models import (
     ANONYMOUS,
@@ -34,87 +34,22 @@ from feedback_core.models import (
     TokenBinding,
     window_refusal,
 )
+from feedback_core.records import (
+    OWNER_BOUND,
+    REMOVAL_ACTOR,
+    SESSION_INDEX,
+    TIME_INDEX,
+    USER_INDEX,
+    RecordWrite,
+    RemovalActor,
+    record_from_item,
+    submission_write,
+    table_key,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
-
-TIME_INDEX = "time-index"
-SESSION_INDEX = "session-index"
-USER_INDEX = "user-index"
-REMOVAL_ACTOR = "removal_actor"
-"""Set just before an admin delete or an erasure, so the stream's REMOVE says who removed the record."""
-OWNER_BOUND = "owner_bound"
-"""True once a token bound to the record's user has written it: from then on tokens with no user bound are
-refused (403). Part of the write and delete conditions, so the check and the write are one atomic step."""
-INTERNAL_ATTRIBUTES = ("pk", "sk", "time_pk", "time_sk", "session_pk", "user_pk", REMOVAL_ACTOR, OWNER_BOUND)
-"""Stored for keys, indexes and bookkeeping; never part of a record in a response, an event or the stats."""
-DEFAULTS: dict[str, Any] = {"weight": 1.0, "source": "web"}
-SECONDS_PER_DAY = 86400
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-Item = dict[str, Any]
-RemovalActor = Literal["admin", "erasure"]
-
-
-def to_dynamo(value: Any) -> Any:
-    """Plain values to what boto3's serializer accepts: floats become exact Decimals, recursively."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {key: to_dynamo(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_dynamo(item) for item in value]
-    return value
-
-
-def from_dynamo(value: Any) -> Any:
-    """Decimals back to int or float, recursively."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {key: from_dynamo(item) for key, item in value.items()}
-    if isinstance(value, list | set):
-        return [from_dynamo(item) for item in value]
-    return value
-
-
-def serialize(item: Item) -> dict[str, AttributeValueTypeDef]:
-    return {key: _serializer.serialize(to_dynamo(value)) for key, value in item.items()}
-
-
-def deserialize(image: dict[str, Any]) -> Item:
-    return {key: from_dynamo(_deserializer.deserialize(value)) for key, value in image.items()}
-
-
-def record_from_item(item: Item) -> FeedbackRecord:
-    return FeedbackRecord.model_validate({k: v for k, v in item.items() if k not in INTERNAL_ATTRIBUTES})
-
-
-def table_key(project: str, run_id: str, user_id: str) -> Item:
-    return {"pk": f"{project}#{run_id}", "sk": user_id}
-
-
-def time_shard(run_id: str, shards: int) -> int:
-    """Spreads the time index over `shards` partitions by run, stable across processes."""
-    return int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big") % shards
-
-
-def _used(placeholders: dict[str, Any], *expressions: str) -> dict[str, Any]:
-    """Only the placeholders the expressions use: DynamoDB refuses unused ones."""
-    tokens = set(re.findall(r"[#:][A-Za-z0-9_]+", " ".join(expressions)))
-    return {name: value for name, value in placeholders.items() if name in tokens}
-
-
-def _is_conditional_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def _item_at_refusal(error: ClientError) -> Item | None:
-    """The item a refused conditional write saw (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
-    return deserialize(dict(error.response.get("Item", {}))) or None  # type: ignore[call-overload]
+    from mypy_boto3_dynamodb.type_defs import QueryInputTypeDef
 
 
 def _owned_refusal() -> Forbidden:
@@ -122,49 +57,6 @@ def _owned_refusal() -> Forbidden:
         "this feedback was given through a token bound to its user; "
         "a token with no user bound cannot read, change or retract it"
     )
-
-
-@dataclass
-class _Write:
-    """One submit as data: the update expression and the resulting item both derive from it."""
-
-    sets: Item = field(default_factory=dict)
-    defaults: Item = field(default_factory=dict)
-    """Set only when absent (if_not_exists)."""
-    removes: set[str] = field(default_factory=set)
-
-    def expression(self) -> tuple[str, dict[str, str], dict[str, Any]]:
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {":one": 1, ":zero": 0}
-        clauses = []
-        for index, (name, value) in enumerate(sorted(self.sets.items())):
-            names[f"#s{index}"] = name
-            values[f":s{index}"] = value
-            clauses.append(f"#s{index} = :s{index}")
-        for index, (name, value) in enumerate(sorted(self.defaults.items())):
-            names[f"#d{index}"] = name
-            values[f":d{index}"] = value
-            clauses.append(f"#d{index} = if_not_exists(#d{index}, :d{index})")
-        names["#version"] = "version"
-        clauses.append("#version = if_not_exists(#version, :zero) + :one")
-        expression = "SET " + ", ".join(clauses)
-        if self.removes:
-            for index, name in enumerate(sorted(self.removes)):
-                names[f"#r{index}"] = name
-            expression += " REMOVE " + ", ".join(f"#r{index}" for index in range(len(self.removes)))
-        return expression, names, values
-
-    def apply(self, old: Item | None) -> Item:
-        """The item as DynamoDB holds it after this write, numbers as a read returns them
-        (an integral float such as ``2.0`` or ``5.7e16`` reads back as an int)."""
-        item = dict(old or {})
-        for name in self.removes:
-            item.pop(name, None)
-        for name, value in self.defaults.items():
-            item.setdefault(name, value)
-        item.update(from_dynamo(to_dynamo(self.sets)))
-        item["version"] = int((old or {}).get("version", 0)) + 1
-        return item
 
 
 class FeedbackStore:
@@ -213,7 +105,7 @@ class FeedbackStore:
         service writes) neither claims nor is refused.
         """
         now = self._clock()
-        write = self._write_for(
+        write = submission_write(
             project=project,
             run_id=run_id,
             user_id=user_id,
@@ -222,24 +114,27 @@ class FeedbackStore:
             agent=agent,
             context=context,
             now=now,
+            time_index_shards=self._shards,
+            retention_days=self._retention_days,
         )
         if binding == "bound" and user_id != ANONYMOUS:
             write.sets[OWNER_BOUND] = True  # the shared anonymous record never becomes anyone's own
         expression, names, values = write.expression()
-        names |= {"#pk": "pk", "#expires_at": "expires_at"}
-        values |= {":cap": self._max_updates, ":now_epoch": int(now)}
-        live = "(attribute_not_exists(#expires_at) OR #expires_at > :now_epoch)"
+        live_names, live_values = live_placeholders(now)
+        names |= {"#pk": "pk"} | live_names
+        values |= {":cap": self._max_updates} | live_values
         if expected_version is None:
-            condition = f"attribute_not_exists(#pk) OR (#version < :cap AND {live})"
+            condition = f"attribute_not_exists(#pk) OR (#version < :cap AND {LIVE_CONDITION})"
         elif expected_version == 0:
             condition = "attribute_not_exists(#pk)"
         else:
             values[":expected"] = expected_version
-            condition = f"#version = :expected AND #version < :cap AND {live}"
+            condition = f"#version = :expected AND #version < :cap AND {LIVE_CONDITION}"
         if binding == "unbound":
             names["#owner_bound"] = OWNER_BOUND
             condition = f"({condition}) AND attribute_not_exists(#owner_bound)"
-        names, values = _used(names, expression, condition), _used(values, expression, condition)
+        names = used_placeholders(names, expression, condition)
+        values = used_placeholders(values, expression, condition)
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -252,69 +147,16 @@ class FeedbackStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if not _is_conditional_failure(error):
+            if not is_conditional_failure(error):
                 raise
-            old = _item_at_refusal(error)
+            old = item_at_refusal(error)
             return self._after_refusal(write, old, expected_version, now, binding), True
         old = deserialize(response.get("Attributes", {})) or None
         return record_from_item(write.apply(old)), old is None
 
-    def _write_for(
-        self,
-        *,
-        project: str,
-        run_id: str,
-        user_id: str,
-        fields: Item,
-        session_id: str | None,
-        agent: str | None,
-        context: dict[str, Any] | None,
-        now: float,
-    ) -> _Write:
-        timestamp = iso_timestamp(now)
-        feedback_id = str(uuid.uuid4())
-        write = _Write(
-            sets={
-                "project": project,
-                "run_id": run_id,
-                "user_id": user_id,
-                "updated_at": timestamp,
-                "time_pk": f"{project}#{time_shard(run_id, self._shards)}",
-            },
-            defaults={
-                "created_at": timestamp,
-                "feedback_id": feedback_id,
-                "time_sk": f"{timestamp}#{feedback_id}",
-            },
-        )
-        optional: Item = {
-            "session_id": session_id,
-            "agent": agent,
-            "context": context or None,
-            "session_pk": f"{project}#{session_id}" if session_id else None,
-            "user_pk": f"{project}#{user_id}" if user_id != ANONYMOUS else None,
-            "expires_at": int(now) + self._retention_days * SECONDS_PER_DAY if self._retention_days else None,
-        }
-        for name, value in optional.items():
-            if value is None:
-                write.removes.add(name)
-            else:
-                write.sets[name] = value
-        for name, value in fields.items():
-            if value is not None:
-                write.sets[name] = value
-            elif name in DEFAULTS:
-                write.sets[name] = DEFAULTS[name]
-            else:
-                write.removes.add(name)
-        for name, value in DEFAULTS.items():
-            if name not in fields:
-                write.defaults[name] = value
-        return write
-
     def _after_refusal(
         self,
-        write: _Write,
+        write: RecordWrite,
         old: Item | None,
         expected_version: int | None,
         now: float,
@@ -326,7 +168,7 @@ class FeedbackStore:
             raise Conflict(f"no feedback exists at version {expected_version}")
         if "version" not in old:
             raise Conflict("feedback is being written concurrently; try again")
-        if not self._is_live(old, now):
+        if not is_live(old, now):
             if expected_version not in (None, 0):
                 raise Conflict(f"no feedback exists at version {expected_version}")
             return self._replace_expired(write, old, now)
@@ -348,9 +190,9 @@ class FeedbackStore:
             headers=retry,
         )
 
-    def _replace_expired(self, write: _Write, old: Item, now: float) -> FeedbackRecord:
+    def _replace_expired(self, write: RecordWrite, old: Item, now: float) -> FeedbackRecord:
         item = write.apply(None)
-        try:
+        with refused_as(Conflict("feedback changed concurrently; try again")):
             self._client.put_item(
                 TableName=self._table,
                 Item=serialize(item | table_key(item["project"], item["run_id"], item["user_id"])),
@@ -358,10 +200,6 @@ class FeedbackStore:
                 ExpressionAttributeNames={"#expires_at": "expires_at"},
                 ExpressionAttributeValues=serialize({":old_expiry": old["expires_at"]}),
             )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                raise Conflict("feedback changed concurrently; try again") from error
-            raise
         return record_from_item(item)
 
     def retract(
@@ -376,20 +214,15 @@ class FeedbackStore:
 
     def remove(self, project: str, run_id: str, user_id: str, actor: RemovalActor) -> FeedbackRecord:
         """An administrator removes a record: mark who removes it, then delete it."""
-        key = serialize(table_key(project, run_id, user_id))
-        try:
+        with refused_as(NotFound("no such feedback")):
             self._client.update_item(
                 TableName=self._table,
-                Key=key,
+                Key=serialize(table_key(project, run_id, user_id)),
                 UpdateExpression="SET #actor = :actor",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={"#actor": REMOVAL_ACTOR},
                 ExpressionAttributeValues=serialize({":actor": actor}),
             )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                raise NotFound("no such feedback") from error
-            raise
         old = self._delete(project, run_id, user_id, live_only=False)
         if old is None:
             raise NotFound("no such feedback")
@@ -399,12 +232,13 @@ class FeedbackStore:
         self, project: str, run_id: str, user_id: str, *, live_only: bool, unowned_only: bool = False
     ) -> Item | None:
         """Deletes the item if the conditions hold; None if there is nothing (live) to delete."""
-        now = int(self._clock())
+        now = self._clock()
         condition = "attribute_exists(pk)"
-        values: Item = {}
+        placeholders: dict[str, Any] = {}
         if live_only:
-            condition += " AND (attribute_not_exists(expires_at) OR expires_at > :now_epoch)"
-            values[":now_epoch"] = now
+            condition += f" AND {LIVE_CONDITION}"
+            names, values = live_placeholders(now)
+            placeholders = {"ExpressionAttributeNames": names, "ExpressionAttributeValues": serialize(values)}
         if unowned_only:
             condition += f" AND attribute_not_exists({OWNER_BOUND})"
         try:
@@ -414,13 +248,13 @@ class FeedbackStore:
                 ConditionExpression=condition,
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **({"ExpressionAttributeValues": serialize(values)} if values else {}),  # type: ignore[arg-type]
+                **placeholders,
             )
         except ClientError as error:
-            if not _is_conditional_failure(error):
+            if not is_conditional_failure(error):
                 raise
-            old = _item_at_refusal(error)
-            if unowned_only and old is not None and self._is_live(old, now) and old.get(OWNER_BOUND):
+            old = item_at_refusal(error)
+            if unowned_only and old is not None and is_live(old, now) and old.get(OWNER_BOUND):
                 raise _owned_refusal() from error
             return None
         return deserialize(response.get("Attributes", {}))
@@ -435,14 +269,15 @@ class FeedbackStore:
                 "anonymous feedback is not linked to a person and cannot be erased by user",
                 details=[{"field": "user_id", "message": "must name a user"}],
             )
-        pages = self._pages(
+        pages = query_pages(
+            self._client,
             {
                 "TableName": self._table,
                 "IndexName": USER_INDEX,
                 "KeyConditionExpression": "user_pk = :user_pk",
                 "ExpressionAttributeValues": serialize({":user_pk": f"{project}#{user_id}"}),
                 "ProjectionExpression": "run_id",
-            }
+            },
         )
         deleted = 0
         for item in pages:
@@ -457,11 +292,6 @@ class FeedbackStore:
 
     # ---- reads ------------------------------------------------------------------------------------------
 
-    def _is_live(self, item: Item, now: float | None = None) -> bool:
-        """TTL deletion lags by up to days, so an expired item is treated as gone."""
-        expires = item.get("expires_at")
-        return expires is None or int(expires) > int(self._clock() if now is None else now)
-
     def get(
         self, project: str, run_id: str, user_id: str, binding: TokenBinding | None = None
     ) -> FeedbackRecord | None:
@@ -470,22 +300,11 @@ class FeedbackStore:
             TableName=self._table, Key=serialize(table_key(project, run_id, user_id)), ConsistentRead=True
         )
         item = deserialize(response.get("Item", {}))
-        if not item or not self._is_live(item):
+        if not item or not is_live(item, self._clock()):
             return None
         if binding == "unbound" and item.get(OWNER_BOUND):
             raise _owned_refusal()
         return record_from_item(item)
-
-    def _pages(self, request: QueryInputTypeDef) -> Iterator[Item]:
-        """Items of a query, page after page, lazily."""
-        while True:
-            response = self._client.query(**request)
-            for image in response.get("Items", []):
-                yield deserialize(image)
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            request = {**request, "ExclusiveStartKey": last}
 
     def list_run(
         self, project: str, run_id: str, limit: int, cursor: str | None, codec: CursorCodec
@@ -503,7 +322,8 @@ class FeedbackStore:
             if not isinstance(after, str):
                 raise ValidationFailed("cursor does not belong to this listing")
             request["ExclusiveStartKey"] = serialize(table_key(project, run_id, after))
-        items = (item for item in self._pages(request) if self._is_live(item))
+        now = self._clock()
+        items = (item for item in query_pages(self._client, request) if is_live(item, now))
         return self._page(items, limit, lambda last: codec.encode(scope, {"after": last["sk"]}))
 
     def list(self, project: str, query: ListQuery, codec: CursorCodec) -> FeedbackPage:
@@ -558,8 +378,9 @@ class FeedbackStore:
         filters: Item,
         limit: int,
     ) -> Iterator[Item]:
-        values: Item = {":key": key_value, ":now_epoch": int(self._clock())}
-        names = {"#key": key_name, "#sk": "time_sk", "#expires_at": "expires_at"}
+        live_names, live_values = live_placeholders(self._clock())
+        values: Item = {":key": key_value} | live_values
+        names = {"#key": key_name, "#sk": "time_sk"} | live_names
         condition = "#key = :key"
         if low and high:
             condition += " AND #sk BETWEEN :low AND :high"
@@ -570,24 +391,27 @@ class FeedbackStore:
         elif low:
             condition += " AND #sk >= :low"
             values[":low"] = low
-        filter_parts = ["(attribute_not_exists(#expires_at) OR #expires_at > :now_epoch)"]
+        filter_parts = [LIVE_CONDITION]
         for index_no, (name, value) in enumerate(sorted(filters.items())):
             if value is not None:
                 names[f"#f{index_no}"] = name
                 values[f":f{index_no}"] = value
                 filter_parts.append(f"#f{index_no} = :f{index_no}")
         filter_expression = " AND ".join(filter_parts)
-        return self._pages(
+        return query_pages(
+            self._client,
             {
                 "TableName": self._table,
                 "IndexName": index,
                 "KeyConditionExpression": condition,
                 "FilterExpression": filter_expression,
-                "ExpressionAttributeNames": _used(names, condition, filter_expression),
-                "ExpressionAttributeValues": serialize(_used(values, condition, filter_expression)),
+                "ExpressionAttributeNames": used_placeholders(names, condition, filter_expression),
+                "ExpressionAttributeValues": serialize(
+                    used_placeholders(values, condition, filter_expression)
+                ),
                 "ScanIndexForward": False,
                 "Limit": limit + 1,
-            }
+            },
         )
 
     @staticmethod
