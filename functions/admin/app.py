@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from feedback_core import admin
+from feedback_core import admin, services
 from feedback_core.access import require_scope
 from feedback_core.http import FeedbackResolver, RunId, UserId, json_response
 from feedback_core.models import Principal
@@ -23,7 +23,7 @@ def _writer() -> Principal:
 @app.delete("/v1/runs/<run_id>/feedback/<user_id>", summary="Remove one user's feedback on one run")
 @tracer.capture_method
 def remove_feedback(run_id: RunId, user_id: UserId) -> Response[Any]:
-    admin.remove(_writer(), run_id, user_id)
+    admin.remove(services.feedback_store(), _writer(), run_id, user_id)
     metrics.add_metric(name="FeedbackRemoved", unit=MetricUnit.Count, value=1)
     return Response(status_code=HTTPStatus.NO_CONTENT)
 
@@ -31,7 +31,9 @@ def remove_feedback(run_id: RunId, user_id: UserId) -> Response[Any]:
 @app.delete("/v1/users/<user_id>/feedback", summary="Erase all of one user's feedback in the project")
 @tracer.capture_method
 def erase_user_feedback(user_id: UserId) -> Response[Any]:
-    result = admin.erase_user(_writer(), user_id, app.lambda_context.get_remaining_time_in_millis)
+    result = admin.erase_user(
+        services.feedback_store(), _writer(), user_id, app.lambda_context.get_remaining_time_in_millis
+    )
     metrics.add_metric(name="FeedbackErased", unit=MetricUnit.Count, value=result.deleted)
     return json_response(HTTPStatus.OK if result.complete else HTTPStatus.ACCEPTED, result)
 

@@ -16,9 +16,9 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from feedback_core import services
 from feedback_core.access import authorizer_context
 from feedback_core.apikeys import bearer_secret
-from feedback_core.apikeys_service import api_key_store
 from feedback_core.observability import logger, tracer
 
 
@@ -30,6 +30,6 @@ def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -
     if bearer_secret(authorization) is None:
         logger.info("Authorization header is not an API key")
         return APIGatewayAuthorizerResponseV2(authorize=False).asdict()
-    principal = api_key_store().authorize(authorization)
+    principal = services.api_key_store().authorize(authorization)
     logger.info("API key checked", extra={"authenticated": principal is not None})
     return APIGatewayAuthorizerResponseV2(authorize=True, context=authorizer_context(principal)).asdict()

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from feedback_core import feedback
+from feedback_core import feedback, services
 from feedback_core.access import require_scope
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.models import TokenRequest
@@ -21,7 +21,7 @@ app = FeedbackResolver()
 @tracer.capture_method
 def issue_token(request: Annotated[TokenRequest, Body()]) -> Response[Any]:
     principal = require_scope(app.current_event.request_context.authorizer.get_lambda, "tokens:write")
-    token = feedback.issue_token(principal, request)
+    token = feedback.issue_token(services.token_issuer(), principal, request)
     metrics.add_metric(name="TokensIssued", unit=MetricUnit.Count, value=1)
     return json_response(HTTPStatus.CREATED, token)
 

@@ -14,11 +14,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from feedback_core import services
 from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.observability import logger, tracer
-from feedback_core.settings import get_settings
-from feedback_core.token_service import public_keys
+from feedback_core.settings import TokenLifetimeSettings, load_settings
 
 app = FeedbackResolver()
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
@@ -116,22 +116,25 @@ def _accepts_gzip(accept_encoding: str) -> bool:
 
 
 @cache
-def _openapi() -> dict[str, Any]:
+def _openapi(token_ttl_seconds: int) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(OPENAPI_FILE.read_text())
     # The longest token lifetime is this stack's TokenTtlSeconds, known only once deployed.
     ttl = document["components"]["schemas"]["TokenRequest"]["properties"]["ttl_seconds"]["anyOf"][0]
-    ttl["maximum"] = get_settings().token_ttl_seconds
+    ttl["maximum"] = token_ttl_seconds
     return document
 
 
 @app.get("/.well-known/jwks.json", summary="Public keys that verify feedback tokens")
 def jwks() -> Response[Any]:
-    return json_response(HTTPStatus.OK, public_keys().jwks(), {"Cache-Control": "public, max-age=300"})
+    return json_response(
+        HTTPStatus.OK, services.public_keys().jwks(), {"Cache-Control": "public, max-age=300"}
+    )
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document")
 def openapi() -> Response[Any]:
-    return json_response(HTTPStatus.OK, _openapi(), {"Cache-Control": "public, max-age=300"})
+    ttl_seconds = load_settings(TokenLifetimeSettings).token_ttl_seconds
+    return json_response(HTTPStatus.OK, _openapi(ttl_seconds), {"Cache-Control": "public, max-age=300"})
 
 
 @app.get("/v1/docs", summary="Interactive API documentation")

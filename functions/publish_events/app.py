@@ -4,9 +4,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from feedback_core.events_service import publisher
+from feedback_core import services
 from feedback_core.observability import logger, metrics, tracer
-from feedback_core.settings import get_settings
+from feedback_core.settings import EventSettings, load_settings
 from feedback_core.streams import publish_batch
 
 
@@ -14,4 +14,5 @@ from feedback_core.streams import publish_batch
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return publish_batch(event, context, publisher(), get_settings().event_detail)
+    detail_level = load_settings(EventSettings).event_detail
+    return publish_batch(event, context, services.publisher(), detail_level)

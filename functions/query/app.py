@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from feedback_core import queries
+from feedback_core import queries, services
 from feedback_core.access import require_scope
 from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, RunId, UserId, json_response
@@ -29,7 +29,8 @@ def _query_string() -> dict[str, str]:
 @tracer.capture_method
 def list_feedback() -> Response[Any]:
     principal = _reader()
-    page = queries.list_feedback(principal, ListQuery.model_validate(_query_string()))
+    query = ListQuery.model_validate(_query_string())
+    page = queries.list_feedback(services.feedback_store(), services.cursor_codec(), principal, query)
     return json_response(HTTPStatus.OK, page)
 
 
@@ -38,13 +39,22 @@ def list_feedback() -> Response[Any]:
 def list_run_feedback(run_id: RunId) -> Response[Any]:
     principal = _reader()
     query = PageQuery.model_validate(_query_string())
-    return json_response(HTTPStatus.OK, queries.list_run(principal, run_id, query.limit, query.cursor))
+    page = queries.list_run(
+        services.feedback_store(),
+        services.cursor_codec(),
+        principal,
+        run_id,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return json_response(HTTPStatus.OK, page)
 
 
 @app.get("/v1/runs/<run_id>/feedback/<user_id>", summary="One user's feedback on one run")
 @tracer.capture_method
 def read_user_run_feedback(run_id: RunId, user_id: UserId) -> Response[Any]:
-    record = queries.read_user_run(_reader(), run_id, user_id)
+    principal = _reader()
+    record = queries.read_user_run(services.feedback_store(), principal, run_id, user_id)
     if record is None:
         raise NotFound("no feedback from this user on this run")
     return json_response(HTTPStatus.OK, record)
@@ -54,9 +64,9 @@ def read_user_run_feedback(run_id: RunId, user_id: UserId) -> Response[Any]:
 @tracer.capture_method
 def read_stats() -> Response[Any]:
     principal = _reader()
-    return json_response(
-        HTTPStatus.OK, queries.read_stats(principal, StatsQuery.model_validate(_query_string()))
-    )
+    query = StatsQuery.model_validate(_query_string())
+    stats = queries.read_stats(services.stats_store(), principal, query)
+    return json_response(HTTPStatus.OK, stats)
 
 
 @logger.inject_lambda_context(clear_state=True)

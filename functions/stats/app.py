@@ -4,8 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from feedback_core import services
 from feedback_core.observability import logger, metrics, tracer
-from feedback_core.stats_service import stats_store
 from feedback_core.streams import apply_stats_batch
 
 
@@ -13,4 +13,4 @@ from feedback_core.streams import apply_stats_batch
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return apply_stats_batch(event, stats_store())
+    return apply_stats_batch(event, services.stats_store())

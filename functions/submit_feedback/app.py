@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Que
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from feedback_core import feedback
+from feedback_core import feedback, services
 from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.models import FeedbackSubmission, PathIdentifier
@@ -27,8 +27,9 @@ def submit_feedback(
     token: TokenHeader = None,
     if_match: Annotated[str | None, Header(alias="if-match")] = None,
 ) -> Response[Any]:
-    claims = feedback.verify_token(token, submission.feedback_token)
-    record, created = feedback.submit(claims, submission, feedback.parse_if_match(if_match))
+    claims = feedback.verify_token(services.token_verifier(), token, submission.feedback_token)
+    expected_version = feedback.parse_if_match(if_match)
+    record, created = feedback.submit(services.feedback_store(), claims, submission, expected_version)
     metrics.add_metric(
         name="FeedbackCreated" if created else "FeedbackUpdated", unit=MetricUnit.Count, value=1
     )
@@ -39,7 +40,8 @@ def submit_feedback(
 @app.get("/v1/feedback/me", summary="The caller's current feedback on the token's run")
 @tracer.capture_method
 def read_own_feedback(token: TokenHeader = None, user_id: UserParam = None) -> Response[Any]:
-    record = feedback.read_own(feedback.verify_token(token), user_id)
+    claims = feedback.verify_token(services.token_verifier(), token)
+    record = feedback.read_own(services.feedback_store(), claims, user_id)
     if record is None:
         raise NotFound("no feedback yet")
     return json_response(HTTPStatus.OK, record, {"ETag": f'"{record.version}"'})
@@ -48,7 +50,8 @@ def read_own_feedback(token: TokenHeader = None, user_id: UserParam = None) -> R
 @app.delete("/v1/feedback/me", summary="Retract the caller's feedback on the token's run")
 @tracer.capture_method
 def retract_own_feedback(token: TokenHeader = None, user_id: UserParam = None) -> Response[Any]:
-    feedback.retract_own(feedback.verify_token(token), user_id)
+    claims = feedback.verify_token(services.token_verifier(), token)
+    feedback.retract_own(services.feedback_store(), claims, user_id)
     metrics.add_metric(name="FeedbackRetracted", unit=MetricUnit.Count, value=1)
     return Response(status_code=HTTPStatus.NO_CONTENT)
 

@@ -23,17 +23,26 @@ NOT_FOR = {
         "feedback_core.events",
         "feedback_core.stats",
         "feedback_core.apikeys",
-        "feedback_core.cursor_service",
     ),
     "issue_token": (
         "aws_lambda_powertools.utilities.parameters",
         "feedback_core.events",
         "feedback_core.stats",
         "feedback_core.apikeys",
+        "feedback_core.store",
     ),
     "admin": ("aws_lambda_powertools.utilities.parameters", "feedback_core.events", "feedback_core.stats"),
-    "authorizer": ("aws_lambda_powertools.utilities.parameters", "feedback_core.events"),
-    "meta": ("aws_lambda_powertools.utilities.parameters", "feedback_core.events", "feedback_core.stats"),
+    "authorizer": (
+        "aws_lambda_powertools.utilities.parameters",
+        "feedback_core.events",
+        "feedback_core.store",
+    ),
+    "meta": (
+        "aws_lambda_powertools.utilities.parameters",
+        "feedback_core.events",
+        "feedback_core.stats",
+        "feedback_core.store",
+    ),
 }
 """Modules a function's routes never use (the heavy ones: Powertools' parameters utility pulls in
 AppConfig and boto3's resource layer)."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from feedback_core.clock import Clock
 from feedback_core.models import ErasureResult, FeedbackRecord, Principal
 from feedback_core.observability import logger
-from feedback_core.store_service import feedback_store
+
+if TYPE_CHECKING:
+    from feedback_core.store import FeedbackStore
 
 
-def remove(principal: Principal, run_id: str, user_id: str) -> FeedbackRecord:
-    return feedback_store().remove(principal.project, run_id, user_id, "admin")
+def remove(store: FeedbackStore, principal: Principal, run_id: str, user_id: str) -> FeedbackRecord:
+    return store.remove(principal.project, run_id, user_id, "admin")
 
 
 ERASURE_BUDGET_SECONDS = 20.0
@@ -23,7 +26,11 @@ ERASURE_RESERVE_MS = 3000
 
 
 def erase_user(
-    principal: Principal, user_id: str, remaining_ms: Callable[[], int], clock: Clock = time.monotonic
+    store: FeedbackStore,
+    principal: Principal,
+    user_id: str,
+    remaining_ms: Callable[[], int],
+    clock: Clock = time.monotonic,
 ) -> ErasureResult:
     """Erases a user's records for as long as one request may run; `complete` says whether any is left
     (the caller repeats the request until it is)."""
@@ -32,6 +39,6 @@ def erase_user(
     def out_of_time() -> bool:
         return clock() - started >= ERASURE_BUDGET_SECONDS or remaining_ms() < ERASURE_RESERVE_MS
 
-    deleted, complete = feedback_store().erase_user(principal.project, user_id, out_of_time)
+    deleted, complete = store.erase_user(principal.project, user_id, out_of_time)
     logger.info("erased a user's feedback", extra={"deleted": deleted, "complete": complete})
     return ErasureResult(deleted=deleted, complete=complete)

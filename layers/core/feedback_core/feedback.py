@@ -6,6 +6,7 @@ routes use."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from feedback_core.access import caller_user, token_binding
 from feedback_core.errors import PayloadTooLarge, Unauthorized, ValidationFailed
@@ -19,18 +20,22 @@ from feedback_core.models import (
     TokenResponse,
 )
 from feedback_core.observability import logger
-from feedback_core.store_service import feedback_store
-from feedback_core.token_service import token_issuer, token_verifier
+
+if TYPE_CHECKING:
+    from feedback_core.store import FeedbackStore
+    from feedback_core.tokens import TokenIssuer, TokenVerifier
 
 
-def verify_token(header_token: str | None, body_token: str | None = None) -> TokenClaims:
+def verify_token(
+    verifier: TokenVerifier, header_token: str | None, body_token: str | None = None
+) -> TokenClaims:
     """The claims of the request's feedback token (header X-Feedback-Token or body field)."""
     if header_token and body_token and header_token != body_token:
         raise Unauthorized("X-Feedback-Token and feedback_token disagree; send one")
     token = header_token or body_token
     if not token:
         raise Unauthorized("a feedback token is required (header X-Feedback-Token or body feedback_token)")
-    claims = token_verifier().verify(token)
+    claims = verifier.verify(token)
     logger.append_keys(project=claims.prj, run_id=claims.sub)
     return claims
 
@@ -57,13 +62,16 @@ def parse_if_match(value: str | None) -> int | None:
 
 
 def submit(
-    claims: TokenClaims, submission: FeedbackSubmission, expected_version: int | None = None
+    store: FeedbackStore,
+    claims: TokenClaims,
+    submission: FeedbackSubmission,
+    expected_version: int | None = None,
 ) -> tuple[FeedbackRecord, bool]:
     """Upserts the caller's feedback on the token's run. Returns (record, created)."""
     if submission.details_size() > MAX_DETAILS_BYTES:
         raise PayloadTooLarge(f"details must be at most {MAX_DETAILS_BYTES} bytes as JSON")
     user_id = caller_user(claims, submission.user_id)
-    return feedback_store().submit(
+    return store.submit(
         project=claims.prj,
         run_id=claims.sub,
         user_id=user_id,
@@ -76,15 +84,15 @@ def submit(
     )
 
 
-def read_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord | None:
+def read_own(store: FeedbackStore, claims: TokenClaims, user_id: str | None) -> FeedbackRecord | None:
     user = caller_user(claims, user_id)
-    return feedback_store().get(claims.prj, claims.sub, user, binding=token_binding(claims))
+    return store.get(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 
-def retract_own(claims: TokenClaims, user_id: str | None) -> FeedbackRecord:
+def retract_own(store: FeedbackStore, claims: TokenClaims, user_id: str | None) -> FeedbackRecord:
     user = caller_user(claims, user_id)
-    return feedback_store().retract(claims.prj, claims.sub, user, binding=token_binding(claims))
+    return store.retract(claims.prj, claims.sub, user, binding=token_binding(claims))
 
 
-def issue_token(principal: Principal, request: TokenRequest) -> TokenResponse:
-    return token_issuer().issue(principal.project, request)
+def issue_token(issuer: TokenIssuer, principal: Principal, request: TokenRequest) -> TokenResponse:
+    return issuer.issue(principal.project, request)

@@ -31,6 +31,7 @@ from feedback_core.errors import (
 )
 from feedback_core.models import PathIdentifier
 from feedback_core.observability import logger
+from feedback_core.settings import ConfigurationError
 
 RunId = Annotated[PathIdentifier, Path(description="The run's id")]
 UserId = Annotated[PathIdentifier, Path(description="The user's id")]
@@ -57,6 +58,14 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 def error_response(error: ServiceError) -> Response[Any]:
     return json_response(error.status, error.body(), error.headers)
+
+
+def internal_error_response() -> Response[Any]:
+    """A 500 that tells the caller nothing of the cause (it is logged)."""
+    return json_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        {"error": {"code": "internal_error", "message": "the request could not be completed"}},
+    )
 
 
 def _field_name(location: Sequence[Any]) -> str:
@@ -224,6 +233,7 @@ class FeedbackResolver(APIGatewayHttpResolver):
         self.exception_handler(ValidationError)(self._model_invalid)
         self.exception_handler(RequestUnsupportedContentType)(self._unsupported)
         self.exception_handler(ClientError)(self._aws_error)
+        self.exception_handler(ConfigurationError)(self._misconfigured)
         self.not_found()(self._no_route)
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -269,7 +279,9 @@ class FeedbackResolver(APIGatewayHttpResolver):
                 {"Retry-After": "1"},
             )
         logger.exception("AWS call failed", extra={"aws_error": code})
-        return json_response(
-            HTTPStatus.INTERNAL_SERVER_ERROR,
-            {"error": {"code": "internal_error", "message": "the request could not be completed"}},
-        )
+        return internal_error_response()
+
+    @staticmethod
+    def _misconfigured(error: ConfigurationError) -> Response[Any]:
+        logger.error("the function is misconfigured", extra={"configuration_error": str(error)})
+        return internal_error_response()

@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from feedback_core.cursor_service import cursor_codec
-from feedback_core.models import FeedbackPage, FeedbackRecord, ListQuery, Principal
-from feedback_core.stats import StatsQuery, StatsResponse
-from feedback_core.stats_service import stats_store
-from feedback_core.store_service import feedback_store
-
-
-def list_feedback(principal: Principal, query: ListQuery) -> FeedbackPage:
-    return feedback_store().list(principal.project, query, cursor_codec())
+if TYPE_CHECKING:
+    from feedback_core.cursor import CursorCodec
+    from feedback_core.models import FeedbackPage, FeedbackRecord, ListQuery, Principal
+    from feedback_core.stats import StatsQuery, StatsResponse, StatsStore
+    from feedback_core.store import FeedbackStore
 
 
-def list_run(principal: Principal, run_id: str, limit: int, cursor: str | None) -> FeedbackPage:
-    return feedback_store().list_run(
-        principal.project, run_id, limit=limit, cursor=cursor, codec=cursor_codec()
-    )
+def list_feedback(
+    store: FeedbackStore, codec: CursorCodec, principal: Principal, query: ListQuery
+) -> FeedbackPage:
+    return store.list(principal.project, query, codec)
 
 
-def read_user_run(principal: Principal, run_id: str, user_id: str) -> FeedbackRecord | None:
-    return feedback_store().get(principal.project, run_id, user_id)
+def list_run(
+    store: FeedbackStore,
+    codec: CursorCodec,
+    principal: Principal,
+    run_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> FeedbackPage:
+    return store.list_run(principal.project, run_id, limit=limit, cursor=cursor, codec=codec)
 
 
-def read_stats(principal: Principal, query: StatsQuery) -> StatsResponse:
-    return stats_store().query(principal.project, query, datetime.now(UTC).date())
+def read_user_run(
+    store: FeedbackStore, principal: Principal, run_id: str, user_id: str
+) -> FeedbackRecord | None:
+    return store.get(principal.project, run_id, user_id)
+
+
+def read_stats(store: StatsStore, principal: Principal, query: StatsQuery) -> StatsResponse:
+    return store.query(principal.project, query, datetime.now(UTC).date())

@@ -1,4 +1,6 @@
-"""Service settings, read once from the environment into one validated model."""
+"""Service settings, one validated model per concern, so each function requires only the variables the
+template gives it. Names are the Lambda environment variables; what a deployment must name (tables,
+keys, secret, bus, topic) has no default, and a missing or invalid one is a ConfigurationError naming it."""
 
 from __future__ import annotations
 
@@ -7,40 +9,50 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar, cast
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-class Settings(BaseSettings):
-    """Every knob the functions read. Names are the Lambda environment variables."""
+class ConfigurationError(Exception):
+    """The function's environment lacks a variable it needs, or holds an invalid one."""
 
+
+class FunctionSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
-    feedback_table: str = Field("Feedback", alias="FEEDBACK_TABLE")
-    api_keys_table: str = Field("ApiKeys", alias="API_KEYS_TABLE")
-    stats_table: str = Field("Stats", alias="STATS_TABLE")
 
-    token_key_id: str = Field("", alias="TOKEN_KEY_ID")
-    """KMS key (id, ARN or alias) that signs new tokens; only the issuer needs it."""
-    token_verify_key_ids: Annotated[tuple[str, ...], NoDecode] = Field((), alias="TOKEN_VERIFY_KEY_IDS")
-    """KMS key ids whose tokens are accepted (the current key plus keys being rotated out)."""
-    token_issuer: str = Field("feedback-service", alias="TOKEN_ISSUER")
-    token_ttl_seconds: int = Field(86400, ge=1, le=7 * 86400, alias="TOKEN_TTL_SECONDS")
-    signing_mode: Literal["kms"] = Field("kms", alias="SIGNING_MODE")
-    """Only `kms` exists so far; `delegated` (DESIGN.md) is planned."""
-
-    retention_days: int = Field(90, ge=0, alias="RETENTION_DAYS")
+class FeedbackTableSettings(FunctionSettings):
+    feedback_table: str = Field(alias="FEEDBACK_TABLE", min_length=1, description="the Feedback table's name")
     time_index_shards: int = Field(4, ge=1, le=64, alias="TIME_INDEX_SHARDS")
+    retention_days: int = Field(90, ge=0, alias="RETENTION_DAYS")
     max_updates_per_record: int = Field(100, ge=1, alias="MAX_UPDATES_PER_RECORD")
 
-    cursor_secret_arn: str = Field("", alias="CURSOR_SECRET_ARN")
-    """Secrets Manager secret whose value signs pagination cursors."""
 
-    event_bus_name: str = Field("", alias="EVENT_BUS_NAME")
-    topic_arn: str = Field("", alias="TOPIC_ARN")
-    event_detail: Literal["full", "summary"] = Field("full", alias="EVENT_DETAIL")
+class StatsTableSettings(FunctionSettings):
+    stats_table: str = Field(alias="STATS_TABLE", min_length=1, description="the Stats table's name")
+
+
+class ApiKeysTableSettings(FunctionSettings):
+    api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1, description="the ApiKeys table's name")
+
+
+class CursorSettings(FunctionSettings):
+    cursor_secret_arn: str = Field(
+        alias="CURSOR_SECRET_ARN",
+        min_length=1,
+        description="the Secrets Manager secret whose value signs pagination cursors",
+    )
+
+
+class VerifyKeySettings(FunctionSettings):
+    token_verify_key_ids: Annotated[tuple[str, ...], NoDecode] = Field(
+        alias="TOKEN_VERIFY_KEY_IDS",
+        min_length=1,
+        description="comma-separated KMS key ids whose tokens are accepted: the current key plus keys "
+        "being rotated out",
+    )
 
     @field_validator("token_verify_key_ids", mode="before")
     @classmethod
@@ -51,12 +63,41 @@ class Settings(BaseSettings):
 
     @property
     def accepted_key_ids(self) -> frozenset[str]:
-        """Key ids a token's `kid` may name: the allow-list, else the signing key itself."""
-        ids = set(self.token_verify_key_ids)
-        if not ids and self.token_key_id:
-            ids.add(self.token_key_id)
-        return frozenset(ids)
+        return frozenset(self.token_verify_key_ids)
 
+
+class TokenVerifySettings(VerifyKeySettings):
+    token_issuer: str = Field(
+        alias="TOKEN_ISSUER", min_length=1, description="the `iss` of the tokens, the stack's name"
+    )
+
+
+class TokenLifetimeSettings(FunctionSettings):
+    token_ttl_seconds: int = Field(86400, ge=1, le=7 * 86400, alias="TOKEN_TTL_SECONDS")
+
+
+class TokenIssueSettings(TokenLifetimeSettings):
+    token_key_id: str = Field(
+        alias="TOKEN_KEY_ID", min_length=1, description="the KMS key (id, ARN or alias) that signs new tokens"
+    )
+    token_issuer: str = Field(
+        alias="TOKEN_ISSUER", min_length=1, description="the `iss` of the tokens, the stack's name"
+    )
+    signing_mode: Literal["kms"] = Field("kms", alias="SIGNING_MODE")
+    """Only `kms` exists so far; `delegated` (DESIGN.md) is planned."""
+
+
+class EventSettings(FunctionSettings):
+    event_bus_name: str = Field(
+        alias="EVENT_BUS_NAME", min_length=1, description="the EventBridge bus events are published to"
+    )
+    topic_arn: str = Field(
+        alias="TOPIC_ARN", min_length=1, description="the SNS topic events are published to"
+    )
+    event_detail: Literal["full", "summary"] = Field("full", alias="EVENT_DETAIL")
+
+
+Kind = TypeVar("Kind", bound=FunctionSettings)
 
 _function_environment: ContextVar[tuple[tuple[str, str], ...] | None] = ContextVar(
     "function_environment", default=None
@@ -75,13 +116,31 @@ def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
         _function_environment.reset(token)
 
 
-def get_settings() -> Settings:
-    """The settings of this invocation's function; read on first use, never at import time."""
+def load_settings(kind: type[Kind]) -> Kind:
+    """The settings of this invocation's function; read on first use, never at import time (a
+    misconfigured function fails at its first invocation, and at every one after)."""
     variables = _function_environment.get()
-    return _settings(tuple(os.environ.items()) if variables is None else variables)
+    return cast(Kind, _settings(kind, tuple(os.environ.items()) if variables is None else variables))
 
 
-@lru_cache(maxsize=16)
-def _settings(variables: tuple[tuple[str, str], ...]) -> Settings:
-    # model_validate reads only the given variables (BaseSettings' __init__ would add os.environ's).
-    return Settings.model_validate(dict(variables))
+@lru_cache(maxsize=64)
+def _settings(kind: type[FunctionSettings], variables: tuple[tuple[str, str], ...]) -> FunctionSettings:
+    try:
+        # model_validate reads only the given variables (BaseSettings' __init__ would add os.environ's).
+        return kind.model_validate(dict(variables))
+    except ValidationError as error:
+        raise ConfigurationError(_explain(kind, error)) from None
+
+
+def _explain(kind: type[FunctionSettings], error: ValidationError) -> str:
+    """One sentence per faulty variable, e.g. "FEEDBACK_TABLE is not set (the Feedback table's name)"."""
+    descriptions = {field.alias: field.description for field in kind.model_fields.values()}
+    problems = []
+    for entry in error.errors():
+        name = str(entry["loc"][0]) if entry["loc"] else kind.__name__
+        meaning = f" ({descriptions[name]})" if descriptions.get(name) else ""
+        if entry["type"] == "missing" or entry.get("input") in ("", ()):
+            problems.append(f"{name} is not set{meaning}")
+        else:
+            problems.append(f"{name} is invalid{meaning}: {entry['msg']}")
+    return "; ".join(problems)
