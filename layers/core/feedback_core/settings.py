@@ -66,22 +66,23 @@ class VerifyKeySettings(FunctionSettings):
         return frozenset(self.token_verify_key_ids)
 
 
-class TokenVerifySettings(VerifyKeySettings):
+class TokenIssuerSettings(FunctionSettings):
     token_issuer: str = Field(
         alias="TOKEN_ISSUER", min_length=1, description="the `iss` of the tokens, the stack's name"
     )
+
+
+class TokenVerifySettings(VerifyKeySettings, TokenIssuerSettings):
+    pass
 
 
 class TokenLifetimeSettings(FunctionSettings):
     token_ttl_seconds: int = Field(86400, ge=1, le=7 * 86400, alias="TOKEN_TTL_SECONDS")
 
 
-class TokenIssueSettings(TokenLifetimeSettings):
+class TokenIssueSettings(TokenLifetimeSettings, TokenIssuerSettings):
     token_key_id: str = Field(
         alias="TOKEN_KEY_ID", min_length=1, description="the KMS key (id, ARN or alias) that signs new tokens"
-    )
-    token_issuer: str = Field(
-        alias="TOKEN_ISSUER", min_length=1, description="the `iss` of the tokens, the stack's name"
     )
     signing_mode: Literal["kms"] = Field("kms", alias="SIGNING_MODE")
     """Only `kms` exists so far; `delegated` (DESIGN.md) is planned."""
