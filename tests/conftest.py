@@ -24,6 +24,7 @@ TEST_ENV = {
     "POWERTOOLS_SERVICE_NAME": "feedback",
     "POWERTOOLS_METRICS_NAMESPACE": "FeedbackService",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "TOKEN_VERIFY_KEY_IDS": "alias/feedback-test",  # required by the meta function, which unit tests call
 }
 
 # `make test` is a gate: the same generated examples on every run, so a red run reproduces anywhere.

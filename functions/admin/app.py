@@ -12,8 +12,9 @@ from feedback_core.access import require_scope
 from feedback_core.http import FeedbackResolver, RunId, UserId, json_response
 from feedback_core.models import Principal
 from feedback_core.observability import logger, metrics, tracer
+from feedback_core.settings import FeedbackTableSettings
 
-app = FeedbackResolver()
+app = FeedbackResolver(requires=(FeedbackTableSettings,))
 
 
 def _writer() -> Principal:

@@ -13,8 +13,9 @@ from feedback_core.access import require_scope
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.models import TokenRequest
 from feedback_core.observability import logger, metrics, tracer
+from feedback_core.settings import TokenIssueSettings
 
-app = FeedbackResolver()
+app = FeedbackResolver(requires=(TokenIssueSettings,))
 
 
 @app.post("/v1/tokens", summary="Issue a feedback token for one run (and optionally one user)")

@@ -18,9 +18,9 @@ from feedback_core import services
 from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.observability import logger, tracer
-from feedback_core.settings import TokenLifetimeSettings, load_settings
+from feedback_core.settings import TokenLifetimeSettings, VerifyKeySettings, load_settings
 
-app = FeedbackResolver()
+app = FeedbackResolver(requires=(TokenLifetimeSettings, VerifyKeySettings))
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 # The spec and its docs page are public on purpose: they describe the API and hold no secrets.
 # The page is self-contained: Swagger UI is vendored in docs_ui/ (see its manifest.json and

@@ -12,9 +12,10 @@ from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, RunId, UserId, json_response
 from feedback_core.models import ListQuery, PageQuery, Principal
 from feedback_core.observability import logger, metrics, tracer
+from feedback_core.settings import CursorSettings, FeedbackTableSettings, StatsTableSettings
 from feedback_core.stats import StatsQuery
 
-app = FeedbackResolver()
+app = FeedbackResolver(requires=(CursorSettings, FeedbackTableSettings, StatsTableSettings))
 
 
 def _reader() -> Principal:

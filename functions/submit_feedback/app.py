@@ -13,8 +13,9 @@ from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.models import FeedbackSubmission, PathIdentifier
 from feedback_core.observability import logger, metrics, tracer
+from feedback_core.settings import FeedbackTableSettings, TokenVerifySettings
 
-app = FeedbackResolver()
+app = FeedbackResolver(requires=(FeedbackTableSettings, TokenVerifySettings))
 
 TokenHeader = Annotated[str | None, Header(alias="x-feedback-token", description="The feedback token")]
 UserParam = Annotated[PathIdentifier | None, Query(description="Only for tokens with no user bound")]

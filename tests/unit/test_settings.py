@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from feedback_core import services
+from feedback_core.http import INTERNAL_ERROR_BODY
 from feedback_core.settings import (
     ConfigurationError,
     CursorSettings,
@@ -80,3 +81,15 @@ def test_a_misconfigured_function_answers_500_and_logs_the_missing_variable(
         (record.levelname, record.getMessage(), record.__dict__.get("configuration_error"))
         for record in caplog.records
     ] == [("ERROR", "the function is misconfigured", "FEEDBACK_TABLE is not set (the Feedback table's name)")]
+
+
+def test_a_route_that_reads_no_setting_still_fails_when_its_function_is_misconfigured(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with function_environment({"TOKEN_TTL_SECONDS": "3600"}):
+        result = invoke_http("meta", http_event("health"))
+    assert (result.status, result.body) == (500, INTERNAL_ERROR_BODY)
+    assert [record.__dict__.get("configuration_error") for record in caplog.records] == [
+        "TOKEN_VERIFY_KEY_IDS is not set (comma-separated KMS key ids whose tokens are accepted: the current "
+        "key plus keys being rotated out)"
+    ]

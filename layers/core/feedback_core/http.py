@@ -31,7 +31,7 @@ from feedback_core.errors import (
 )
 from feedback_core.models import PathIdentifier
 from feedback_core.observability import logger
-from feedback_core.settings import ConfigurationError
+from feedback_core.settings import ConfigurationError, FunctionSettings, load_settings
 
 RunId = Annotated[PathIdentifier, Path(description="The run's id")]
 UserId = Annotated[PathIdentifier, Path(description="The user's id")]
@@ -60,12 +60,12 @@ def error_response(error: ServiceError) -> Response[Any]:
     return json_response(error.status, error.body(), error.headers)
 
 
-def internal_error_response() -> Response[Any]:
-    """A 500 that tells the caller nothing of the cause (it is logged)."""
-    return json_response(
-        HTTPStatus.INTERNAL_SERVER_ERROR,
-        {"error": {"code": "internal_error", "message": "the request could not be completed"}},
-    )
+INTERNAL_ERROR_BODY = {"error": {"code": "internal_error", "message": "the request could not be completed"}}
+"""A 500's body: it tells the caller nothing of the cause (which is logged)."""
+
+
+def log_misconfiguration(error: ConfigurationError) -> None:
+    logger.error("the function is misconfigured", extra={"configuration_error": str(error)})
 
 
 def _field_name(location: Sequence[Any]) -> str:
@@ -226,8 +226,11 @@ def routing_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
 class FeedbackResolver(APIGatewayHttpResolver):
     """APIGatewayHttpResolver with pydantic validation and the service's error format."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, requires: Sequence[type[FunctionSettings]] = ()) -> None:
+        """`requires`: the settings the function's routes read, checked at every invocation, so a
+        misconfigured function fails at its first, whatever the route."""
         super().__init__(enable_validation=True, json_body_deserializer=parse_json_body)
+        self._required_settings = tuple(requires)
         self.exception_handler(ServiceError)(error_response)
         self.exception_handler(RequestValidationError)(self._request_invalid)
         self.exception_handler(ValidationError)(self._model_invalid)
@@ -237,15 +240,25 @@ class FeedbackResolver(APIGatewayHttpResolver):
         self.not_found()(self._no_route)
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        try:
+            for kind in self._required_settings:
+                load_settings(kind)
+        except ConfigurationError as error:
+            log_misconfiguration(error)
+            return self._unrouted(HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR_BODY)
         refusal = body_refusal(event)
         if refusal is not None:
-            return {
-                "statusCode": refusal.status,
-                "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": self._serializer(refusal.body()),
-                "isBase64Encoded": False,
-            }
+            return self._unrouted(refusal.status, refusal.body())
         return super().resolve(routing_event(_json_content_type(event)), context)
+
+    def _unrouted(self, status: int, body: dict[str, Any]) -> dict[str, Any]:
+        """A JSON answer given before routing (the resolver's own pipeline never runs)."""
+        return {
+            "statusCode": status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": self._serializer(body),
+            "isBase64Encoded": False,
+        }
 
     def _convert_matches_into_route_keys(self, match: re.Match[str]) -> dict[str, str]:
         return {name: unquote(value) for name, value in match.groupdict().items()}
@@ -279,9 +292,9 @@ class FeedbackResolver(APIGatewayHttpResolver):
                 {"Retry-After": "1"},
             )
         logger.exception("AWS call failed", extra={"aws_error": code})
-        return internal_error_response()
+        return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR_BODY)
 
     @staticmethod
     def _misconfigured(error: ConfigurationError) -> Response[Any]:
-        logger.error("the function is misconfigured", extra={"configuration_error": str(error)})
-        return internal_error_response()
+        log_misconfiguration(error)
+        return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR_BODY)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Annotated, Literal, TypeVar, cast
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class ConfigurationError(Exception):
@@ -21,6 +21,19 @@ class ConfigurationError(Exception):
 
 class FunctionSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the variables `load_settings` passes: pydantic-settings would add os.environ's even to
+        model_validate, and a function run under `function_environment` must not see them."""
+        return (init_settings,)
 
 
 class FeedbackTableSettings(FunctionSettings):
@@ -127,7 +140,6 @@ def load_settings(kind: type[Kind]) -> Kind:
 @lru_cache(maxsize=64)
 def _settings(kind: type[FunctionSettings], variables: tuple[tuple[str, str], ...]) -> FunctionSettings:
     try:
-        # model_validate reads only the given variables (BaseSettings' __init__ would add os.environ's).
         return kind.model_validate(dict(variables))
     except ValidationError as error:
         raise ConfigurationError(_explain(kind, error)) from None
