@@ -64,17 +64,9 @@ class Gateway:
             log.exception("gateway error on %s %s", request.method, request.raw_path)
             response, route_key = gateway_error(500, "Internal Server Error"), "-"
         response.headers.append(("apigw-requestid", facts.request_id))
-        target = request.raw_path + (f"?{request.raw_query}" if request.raw_query else "")
+        line = f"{request.method} {request.raw_path}" + (f"?{request.raw_query}" if request.raw_query else "")
         elapsed = (time.monotonic() - started) * 1000
-        access_log.info(
-            '%s "%s %s" %d %s %.0fms',
-            request.source_ip,
-            request.method,
-            target,
-            response.status,
-            route_key,
-            elapsed,
-        )
+        access_log.info('%s "%s" %d %s %.0fms', request.source_ip, line, response.status, route_key, elapsed)
         return response
 
     def _dispatch(self, request: HttpRequest, facts: RequestFacts) -> tuple[HttpResponse, str]:
@@ -85,7 +77,7 @@ class Gateway:
         try:
             if len(request.body) > MAX_BODY_BYTES:
                 raise _Answered(413, "Request Entity Too Large")
-            if api.cors is not None and request.method == "OPTIONS" and _is_preflight(request):
+            if api.cors is not None and _is_preflight(request):
                 return _preflight(api.cors, request), "preflight"
             if self._bucket is not None and not self._bucket.take():
                 raise _Answered(429, "Too Many Requests")
@@ -146,9 +138,8 @@ class Gateway:
 
 
 def _is_preflight(request: HttpRequest) -> bool:
-    return (
-        request.header("origin") is not None and request.header("access-control-request-method") is not None
-    )
+    asked = request.header("origin"), request.header("access-control-request-method")
+    return request.method == "OPTIONS" and None not in asked
 
 
 def _preflight(cors: CorsConfig, request: HttpRequest) -> HttpResponse:

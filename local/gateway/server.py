@@ -29,9 +29,10 @@ line and every header line whole, line endings left out: what fits here fits how
 Over it: 414 when the request line alone is too long, else 431."""
 _LINGER_SECONDS = 2.0
 _REQUEST_TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII: a URI, never raw spaces or bytes
-_HTTP_VERSION = re.compile(r"HTTP/(\d)\.(\d)")
+_HTTP_VERSION = re.compile(r"HTTP/(\d)\.\d")
 _DECIMAL = re.compile(r"[0-9]+")
 _CHUNK_SIZE = re.compile(r"[0-9A-Fa-f]{1,16}")
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class GatewayServer(ThreadingHTTPServer):
@@ -64,11 +65,7 @@ class GatewayServer(ThreadingHTTPServer):
 
 
 class _Rejected(Exception):
-    """The request cannot reach the gateway: the server answers ``status`` itself and closes."""
-
-    def __init__(self, status: HTTPStatus) -> None:
-        super().__init__(status.phrase)
-        self.status = status
+    """The request cannot reach the gateway: the server answers its status itself and closes."""
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -90,7 +87,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                     return  # the client closed the connection between requests
                 self._serve()
             except _Rejected as rejected:
-                self.send_error(rejected.status)
+                self.send_error(rejected.args[0])
             self.wfile.flush()
         except (ConnectionError, TimeoutError) as exc:  # the client went away, or stayed silent
             log.debug("connection from %s ended: %r", self.client_address[0], exc)
@@ -104,7 +101,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """API Gateway's JSON error, then the connection closed: what follows a refused request cannot be
         trusted to start the next one."""
-        response = gateway_error(code, _reason(code) or message or "Error")
+        response = gateway_error(code, _REASONS.get(code, "") or message or "Error")
         response.headers += [("apigw-requestid", request_id()), ("connection", "close")]
         self._close_after_this_request()
         access_log.info('%s "%s" %d -', self.client_address[0], _excerpt(self.requestline), code)
@@ -124,22 +121,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if request_line is None:
             return False
         self.requestline = request_line
-        words = request_line.split(" ")
-        if len(words) != 3:  # also HTTP/0.9's "GET /", which API Gateway does not speak
-            raise _Rejected(HTTPStatus.BAD_REQUEST)
-        method, target, version = words
-        version_number = _HTTP_VERSION.fullmatch(version)
-        if version_number is None:
-            raise _Rejected(HTTPStatus.BAD_REQUEST)
-        if version_number.group(1) != "1":
+        words = request_line.split(" ")  # not three words: also HTTP/0.9's "GET /", which API Gateway refuses
+        method, target, version = words if len(words) == 3 else ("", "", "")
+        major = _HTTP_VERSION.fullmatch(version)
+        if major is not None and major[1] != "1":
             raise _Rejected(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
-        if not HTTP_TOKEN.fullmatch(method) or not _REQUEST_TARGET.fullmatch(target):
+        if major is None or not HTTP_TOKEN.fullmatch(method) or not _REQUEST_TARGET.fullmatch(target):
             raise _Rejected(HTTPStatus.BAD_REQUEST)
         self.command, self.path, self.request_version = method, target, version
         self.headers = self._read_headers(budget - len(request_line))
-        options = {
-            part.strip().lower() for part in ",".join(self.headers.get_all("connection") or []).split(",")
-        }
+        options = set(self._listed("connection"))
         self.close_connection = "keep-alive" not in options if version == "HTTP/1.0" else "close" in options
         if (self.headers.get("expect") or "").lower() == "100-continue" and version != "HTTP/1.0":
             self.handle_expect_100()
@@ -199,22 +190,26 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The body, or its first ``MAX_BODY_BYTES + 1`` bytes: enough for the gateway to answer 413, after
         which the connection closes with the rest unread."""
-        codings = [
-            c.strip().lower() for v in self.headers.get_all("transfer-encoding") or [] for c in v.split(",")
-        ]
+        codings = self._listed("transfer-encoding")
         if codings:
             if codings[-1] != "chunked":
                 raise _Rejected(HTTPStatus.BAD_REQUEST)  # RFC 9112 §6.3: the length cannot be known
-            if self.headers.get_all("content-length"):
+            if self._listed("content-length"):
                 self._close_after_this_request()  # RFC 9112 §6.3: chunked wins, then the connection closes
             return self._read_chunked()
-        lengths = {n.strip() for v in self.headers.get_all("content-length") or [] for n in v.split(",")}
+        lengths = set(self._listed("content-length"))
         if not lengths:
             return b""
         declared = lengths.pop()
         if lengths or not _DECIMAL.fullmatch(declared):
             raise _Rejected(HTTPStatus.BAD_REQUEST)  # RFC 9112 §6.3: an invalid or ambiguous length
         return self._read_exactly(int(declared), 0)
+
+    def _listed(self, name: str) -> list[str]:
+        """The elements of a comma-separated header, over all its lines."""
+        return [
+            part.strip().lower() for value in self.headers.get_all(name) or [] for part in value.split(",")
+        ]
 
     def _read_chunked(self) -> bytes:
         chunks: list[bytes] = []
@@ -256,7 +251,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, response: HttpResponse) -> None:
         self._responded = True
-        self.send_response(response.status, _reason(response.status))
+        self.send_response(response.status, _REASONS.get(response.status, ""))
         for name, value in response.headers:
             self.send_header(name, _latin1(value))
         self.send_header("content-length", str(len(response.body)))
@@ -284,20 +279,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 def _latin1(value: str) -> str:
     """A header value as http.server writes it (Latin-1); other characters go out as their UTF-8 bytes."""
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return value.encode("utf-8").decode("latin-1")
-    return value
+    return value if all(ord(character) < 256 for character in value) else value.encode().decode("latin-1")
 
 
 def _excerpt(request_line: str) -> str:
     """A request line fit for one log line: control characters escaped, at most 200 characters."""
     return repr(request_line[:200])[1:-1]
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
