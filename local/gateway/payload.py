@@ -133,14 +133,9 @@ def build_authorizer_event(
 def _request_fields(
     request: HttpRequest, api: ApiDefinition, route: Route, facts: RequestFacts
 ) -> dict[str, Any]:
-    """What both events carry: headers as API Gateway forwards them, cookies, query and context."""
+    """What both events carry: headers as API Gateway forwards them (cookies apart), query and context."""
     headers = joined((name.lower(), value) for name, value in request.headers if name.lower() != "cookie")
-    cookies = [
-        part.strip()
-        for name, value in request.headers
-        if name.lower() == "cookie"
-        for part in value.split(";")
-    ]
+    cookies = ";".join(value for name, value in request.headers if name.lower() == "cookie").split(";")
     forwarded = headers.get("x-forwarded-for")
     headers["x-forwarded-for"] = f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip
     headers["x-forwarded-port"] = str(request.server_port)
@@ -155,7 +150,7 @@ def _request_fields(
         "routeKey": route.key,
         "rawPath": request.path,
         "rawQueryString": request.raw_query,
-        "cookies": [cookie for cookie in cookies if cookie],
+        "cookies": [cookie.strip() for cookie in cookies if cookie.strip()],
         "headers": headers,
     }
     if request.raw_query:
