@@ -61,12 +61,14 @@ class TokenBucket:
 
 def identity_values(request: HttpRequest, sources: Sequence[str]) -> list[str] | None:
     """The identity source values, or None if one is missing or empty."""
-    query = request.query
-    values = [
-        (request.header(name) if kind == "header" else query.get(name)) or ""
-        for kind, _, name in (source.removeprefix("$request.").partition(".") for source in sources)
-    ]
-    return None if "" in values else values
+    values: list[str] = []
+    for source in sources:
+        kind, _, name = source.removeprefix("$request.").partition(".")
+        value = request.header(name) if kind == "header" else request.query.get(name)
+        if not value:
+            return None
+        values.append(value)
+    return values
 
 
 def authorizer_decision(result: Any, config: AuthorizerConfig, route_arn: str) -> tuple[bool, dict[str, Any]]:
@@ -92,9 +94,10 @@ def _policy_allows(document: Mapping[str, Any], route_arn: str) -> bool:
     statements = document.get("Statement") or []
     allowed = False
     for statement in [statements] if isinstance(statements, dict) else statements:
-        actions, resources = (statement.get(key) or [] for key in ("Action", "Resource"))
-        applies = any(fnmatch.fnmatchcase("execute-api:Invoke", a) for a in _listed(actions)) and any(
-            fnmatch.fnmatchcase(route_arn, r) for r in _listed(resources)
+        actions = _listed(statement.get("Action") or [])
+        resources = _listed(statement.get("Resource") or [])
+        applies = any(fnmatch.fnmatchcase("execute-api:Invoke", a) for a in actions) and any(
+            fnmatch.fnmatchcase(route_arn, r) for r in resources
         )
         if applies and statement.get("Effect") == "Deny":
             return False

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from local.functions import FunctionError, Invocable
-from local.gateway.auth import AuthorizerCache, TokenBucket, authorizer_decision, identity_values
+from local.gateway.auth import AuthorizerCache, Clock, TokenBucket, authorizer_decision, identity_values
 from local.gateway.payload import HttpRequest, RequestFacts, build_authorizer_event, build_event
 from local.gateway.responses import HttpResponse, InvalidResponse, gateway_error, translate_response
 from local.gateway.routes import ApiDefinition, ApiDefinitionError, CorsConfig, Route
@@ -34,7 +34,7 @@ class _Answered(Exception):
 class Gateway:
     """Dispatches requests as the HTTP API would. Until :meth:`configure` it answers 503."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
         self.api: ApiDefinition | None = None
         self.functions: Mapping[str, Invocable] = {}
         self.authorizer_cache = AuthorizerCache(clock)

@@ -45,9 +45,11 @@ class Route:
         if self.path == "$default":
             return {}
         parts = _PATH_VARIABLE.split(self.path)  # literal, variable, literal, ...
-        variable = {True: "(.+)", False: "([^/]+)"}  # {name+} takes the rest of the path, {name} a segment
-        pattern = [re.escape(p) if i % 2 == 0 else variable[p.endswith("+")] for i, p in enumerate(parts)]
-        found = re.fullmatch("".join(pattern), path)
+        pattern = "".join(  # {name+} takes the rest of the path, {name} one segment
+            re.escape(part) if index % 2 == 0 else "(.+)" if part.endswith("+") else "([^/]+)"
+            for index, part in enumerate(parts)
+        )
+        found = re.fullmatch(pattern, path)
         names = [name.removesuffix("+") for name in parts[1::2]]
         return None if found is None else dict(zip(names, map(unquote, found.groups()), strict=True))
 
