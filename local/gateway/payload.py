@@ -1,0 +1,176 @@
+"""Requests as received, and the payload format 2.0 events API Gateway makes of them."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import re
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from local.gateway.routes import ApiDefinition, Route
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_TEXT_SUBTYPES = ("json", "javascript", "xml", "x-www-form-urlencoded", "graphql", "x-yaml", "yaml")
+_TEXT_TYPES = {f"application/{subtype}" for subtype in _TEXT_SUBTYPES}
+
+
+def joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The values of repeated names joined with commas, as API Gateway does for headers and queries."""
+    result: dict[str, str] = {}
+    for name, value in pairs:
+        result[name] = f"{result[name]},{value}" if name in result else value
+    return result
+
+
+def joined_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    return joined((key.lower(), value) for key, value in headers).get(name.lower())
+
+
+@dataclass
+class HttpRequest:
+    """A request as received: raw path and query string, headers in order (names as sent), body bytes."""
+
+    method: str
+    raw_path: str
+    raw_query: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    source_ip: str = "127.0.0.1"
+    protocol: str = "HTTP/1.1"
+    server_host: str = "127.0.0.1"
+    server_port: int = 3000
+
+    @property
+    def path(self) -> str:
+        """The path as HTTP APIs hand it to functions: percent-decoded, unlike the query string."""
+        return unquote(self.raw_path)
+
+    @property
+    def query(self) -> dict[str, str]:
+        return joined(parse_qsl(self.raw_query, keep_blank_values=True))
+
+    def header(self, name: str) -> str | None:
+        return joined_header(self.headers, name)
+
+
+def request_id() -> str:
+    """An id shaped like API Gateway's (``JKJaXmPLvHcESHA=``)."""
+    return base64.b64encode(secrets.token_bytes(11)).decode()
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """Values one request's events share (the authorizer's and the integration's)."""
+
+    request_id: str
+    now: float
+    trace_id: str
+
+    @classmethod
+    def new(cls) -> RequestFacts:
+        now = time.time()
+        return cls(request_id(), now, f"Root=1-{int(now):08x}-{secrets.token_hex(12)}")
+
+
+def is_text(content_type: str | None) -> bool:
+    """Whether API Gateway passes a body of this type as text (else it is base64-encoded)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media.startswith("text/") or media.endswith(("+json", "+xml")) or media in _TEXT_TYPES
+
+
+def build_event(
+    request: HttpRequest,
+    api: ApiDefinition,
+    route: Route,
+    *,
+    path_parameters: Mapping[str, str],
+    facts: RequestFacts,
+    authorizer_context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The payload format 2.0 event API Gateway sends the route's function for this request."""
+    event = _request_fields(request, api, route, facts)
+    if not event["cookies"]:
+        del event["cookies"]
+    if route.authorizer is not None:
+        event["requestContext"]["authorizer"] = {"lambda": dict(authorizer_context or {})}
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    event["isBase64Encoded"] = False
+    if request.body and is_text(event["headers"].get("content-type")):
+        with contextlib.suppress(UnicodeDecodeError):  # text that is not UTF-8 goes base64-encoded
+            event["body"] = request.body.decode("utf-8")
+    if request.body and "body" not in event:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(request.body).decode(), True
+    return event
+
+
+def build_authorizer_event(
+    request: HttpRequest,
+    api: ApiDefinition,
+    route: Route,
+    *,
+    path_parameters: Mapping[str, str],
+    identity: Sequence[str],
+    facts: RequestFacts,
+) -> dict[str, Any]:
+    """The payload format 2.0 event of a Lambda REQUEST authorizer."""
+    method_path = request.raw_path if route.path != "$default" else "$default"
+    stage_arn = f"arn:aws:execute-api:{api.region}:{api.account_id}:{api.api_id}/$default"
+    return _request_fields(request, api, route, facts) | {
+        "type": "REQUEST",
+        "routeArn": f"{stage_arn}/{request.method}{method_path}",
+        "identitySource": list(identity),
+        "pathParameters": dict(path_parameters),
+        "stageVariables": {},
+    }
+
+
+def _request_fields(
+    request: HttpRequest, api: ApiDefinition, route: Route, facts: RequestFacts
+) -> dict[str, Any]:
+    """What both events carry: headers as API Gateway forwards them (cookies apart), query and context."""
+    headers = joined((name.lower(), value) for name, value in request.headers if name.lower() != "cookie")
+    cookies = ";".join(value for name, value in request.headers if name.lower() == "cookie").split(";")
+    forwarded = headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip
+    headers["x-forwarded-port"] = str(request.server_port)
+    headers["x-forwarded-proto"] = "http"
+    headers.setdefault("x-amzn-trace-id", facts.trace_id)
+    host = headers.setdefault("host", f"{request.server_host}:{request.server_port}") or request.server_host
+    domain = host.rsplit(":", 1)[0] if re.fullmatch(r"[^:]+:\d+", host) else host
+    moment = time.gmtime(facts.now)
+    month = _MONTHS[moment.tm_mon - 1]  # English whatever the locale
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.key,
+        "rawPath": request.path,
+        "rawQueryString": request.raw_query,
+        "cookies": [cookie.strip() for cookie in cookies if cookie.strip()],
+        "headers": headers,
+    }
+    if request.raw_query:
+        event["queryStringParameters"] = request.query
+    event["requestContext"] = {
+        "accountId": api.account_id,
+        "apiId": api.api_id,
+        "domainName": domain,
+        "domainPrefix": domain.split(".", 1)[0],
+        "http": {
+            "method": request.method,
+            "path": request.path,
+            "protocol": request.protocol,
+            "sourceIp": request.source_ip,
+            "userAgent": headers.get("user-agent", ""),
+        },
+        "requestId": facts.request_id,
+        "routeKey": route.key,
+        "stage": "$default",
+        "time": time.strftime(f"%d/{month}/%Y:%H:%M:%S +0000", moment),
+        "timeEpoch": int(facts.now * 1000),
+    }
+    return event

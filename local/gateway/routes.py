@@ -1,0 +1,198 @@
+"""The HTTP API as the template's resolved OpenAPI body and ``$default`` stage define it."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+_INTEGRATION_URI = re.compile(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[^/]+/functions/(.+)/invocations")
+_PATH_VARIABLE = re.compile(r"\{([^}]+)\}")
+_IDENTITY_SOURCE = re.compile(r"\$request\.(header|querystring)\.")
+
+
+class ApiDefinitionError(ValueError):
+    """The API uses something this gateway does not emulate."""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # upper-case, or ANY
+    path: str  # as in the template, with {name} and {name+} variables, or $default
+    function: str  # logical id of the integration's function
+    authorizer: str | None = None
+
+    @property
+    def key(self) -> str:
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+    @property
+    def rank(self) -> tuple[bool, int, int, int, bool]:
+        """Lower is more specific: literal paths, then variables, then greedy ones, then ``$default``;
+        a method before ``ANY``."""
+        segments = [s for s in self.path.split("/") if s]
+        variables = sum(s.startswith("{") for s in segments)
+        greedy = sum(s.endswith("+}") for s in segments)
+        return (self.path == "$default", greedy, variables, -len(segments), self.method == "ANY")
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters if this route takes the request, else None."""
+        if self.method not in ("ANY", method):
+            return None
+        if self.path == "$default":
+            return {}
+        parts = _PATH_VARIABLE.split(self.path)  # literal, variable, literal, ...
+        pattern = "".join(  # {name+} takes the rest of the path, {name} one segment
+            re.escape(part) if index % 2 == 0 else "(.+)" if part.endswith("+") else "([^/]+)"
+            for index, part in enumerate(parts)
+        )
+        found = re.fullmatch(pattern, path)
+        names = [name.removesuffix("+") for name in parts[1::2]]
+        return None if found is None else dict(zip(names, map(unquote, found.groups()), strict=True))
+
+
+@dataclass(frozen=True)
+class AuthorizerConfig:
+    name: str
+    function: str  # logical id of the authorizer function
+    identity_sources: tuple[str, ...]  # e.g. $request.header.Authorization, $request.querystring.key
+    ttl_seconds: int = 0
+    simple_responses: bool = True
+
+
+@dataclass(frozen=True)
+class CorsConfig:
+    allow_origins: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """The value of ``access-control-allow-origin`` for this origin, or None if it is not allowed."""
+        if not origin:
+            return None
+        for allowed in self.allow_origins:
+            if allowed == "*":
+                return origin if self.allow_credentials else "*"
+            if allowed.lower() == origin.lower() or (
+                "*" in allowed and fnmatch.fnmatchcase(origin.lower(), allowed.lower())
+            ):
+                return origin
+        return None
+
+
+@dataclass(frozen=True)
+class Throttle:
+    burst: int
+    rate: float
+
+
+@dataclass(frozen=True)
+class ApiDefinition:
+    """What the gateway serves: routes (most specific first), authorizers, CORS and throttling."""
+
+    api_id: str
+    account_id: str
+    region: str
+    routes: tuple[Route, ...]
+    authorizers: Mapping[str, AuthorizerConfig]
+    cors: CorsConfig | None = None
+    throttle: Throttle | None = None
+
+    @classmethod
+    def from_openapi(
+        cls,
+        body: Mapping[str, Any],
+        functions_by_arn: Mapping[str, str],
+        *,
+        api_id: str,
+        account_id: str,
+        region: str,
+        stage: Mapping[str, Any] | None = None,
+    ) -> ApiDefinition:
+        """From the OpenAPI body of an ``AWS::ApiGatewayV2::Api`` and its stage's properties;
+        ``functions_by_arn`` maps the function ARNs integration URIs name to logical ids."""
+
+        def function_for(uri: Any, where: str) -> str:
+            match = _INTEGRATION_URI.fullmatch(str(uri))
+            if match is None or match[1] not in functions_by_arn:
+                raise ApiDefinitionError(f"{where}: integration {uri!r} is not a function of the stack")
+            return functions_by_arn[match[1]]
+
+        authorizers: dict[str, AuthorizerConfig] = {}
+        for name, scheme in (body.get("components", {}).get("securitySchemes") or {}).items():
+            settings = scheme.get("x-amazon-apigateway-authorizer")
+            if not settings:
+                continue
+            if settings.get("type") != "request":
+                raise ApiDefinitionError(f"authorizer {name}: only Lambda REQUEST authorizers are emulated")
+            identity = settings.get("identitySource") or []
+            sources = tuple([identity] if isinstance(identity, str) else identity)
+            for source in sources:
+                if not _IDENTITY_SOURCE.match(source):
+                    raise ApiDefinitionError(f"authorizer {name}: identity source {source} is not emulated")
+            function = function_for(settings.get("authorizerUri"), f"authorizer {name}")
+            ttl = int(settings.get("authorizerResultTtlInSeconds", 0) or 0)
+            simple = _boolean(settings.get("enableSimpleResponses", False))
+            authorizers[name] = AuthorizerConfig(name, function, sources, ttl, simple)
+
+        routes: list[Route] = []
+        for path, operations in (body.get("paths") or {}).items():
+            for method, operation in operations.items():
+                if not isinstance(operation, Mapping) or "x-amazon-apigateway-integration" not in operation:
+                    continue
+                verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                route_path = "$default" if path == "/$default" else path
+                where = f"{verb} {route_path}"
+                integration = operation["x-amazon-apigateway-integration"]
+                if integration.get("type") != "aws_proxy":
+                    raise ApiDefinitionError(f"{where}: only Lambda proxy integrations are emulated")
+                version = str(integration.get("payloadFormatVersion", "2.0"))
+                if version != "2.0":
+                    raise ApiDefinitionError(f"{where}: payload format {version} is not emulated (2.0 is)")
+                security = operation.get("security", body.get("security")) or []
+                names = [name for requirement in security for name in requirement if name != "NONE"]
+                unknown = [name for name in names if name not in authorizers]
+                if unknown:
+                    raise ApiDefinitionError(f"{where}: unknown authorizer {unknown[0]}")
+                function = function_for(integration.get("uri"), where)
+                routes.append(Route(verb, route_path, function, next(iter(names), None)))
+
+        cors = body.get("x-amazon-apigateway-cors")
+        throttling = (stage or {}).get("DefaultRouteSettings") or {}
+        throttle = None
+        if "ThrottlingBurstLimit" in throttling and "ThrottlingRateLimit" in throttling:
+            throttle = Throttle(
+                int(throttling["ThrottlingBurstLimit"]), float(throttling["ThrottlingRateLimit"])
+            )
+        routes.sort(key=lambda route: route.rank)
+        return cls(
+            api_id, account_id, region, tuple(routes), authorizers, _cors(cors) if cors else None, throttle
+        )
+
+    def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:  # most specific first
+            parameters = route.match(method, path)
+            if parameters is not None:
+                return route, parameters
+        return None
+
+
+def _cors(settings: Mapping[str, Any]) -> CorsConfig:
+    return CorsConfig(
+        allow_origins=tuple(settings.get("allowOrigins") or ()),
+        allow_methods=tuple(m.upper() for m in settings.get("allowMethods") or ()),
+        allow_headers=tuple(h.lower() for h in settings.get("allowHeaders") or ()),
+        expose_headers=tuple(h.lower() for h in settings.get("exposeHeaders") or ()),
+        max_age=int(settings["maxAge"]) if settings.get("maxAge") is not None else None,
+        allow_credentials=_boolean(settings.get("allowCredentials", False)),
+    )
+
+
+def _boolean(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
