@@ -81,4 +81,6 @@ class AwsCalls:
 
 @pytest.fixture
 def aws_calls() -> AwsCalls:
+    """The service clients cached by earlier fixtures are rebuilt, on the counted session."""
+    services.reset()
     return AwsCalls()

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from local.stack import curl_lines
+from local.__main__ import curl_lines
 from tests.e2e.conftest import ROOT, SKIP_DDBLOCAL_ENV, EventLog, LocalProcess, running, wait_until
 
 

@@ -1,29 +1,23 @@
-"""The template's own resources, created in moto, and the real handlers invoked in-process."""
+"""The template's own resources in moto, its real functions, and the gateway serving its HTTP API."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
-from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.dynamodb.models import dynamodb_backends
 
-from feedback_core import services
 from feedback_core.apikeys import ApiKeyStore
 from feedback_core.aws import dynamodb
-from tests.support.cloud import Stack, deploy_stack
-from tests.support.handlers import (
-    ROOT,
-    FakeLambdaContext,
-    HttpResult,
-    http_event,
-    invoke_http,
-    load_function,
-    sample_event,
-)
+from feedback_core.settings import function_environment
+from local.cloud import Stack
+from local.gateway import HttpRequest
+from local.harness import Harness, TemplateFunction, in_process
+from tests.support.handlers import ROOT, HttpResult, http_event, http_result, sample_event
 
 FUNCTIONS = {
     "issue_token": "IssueTokenFunction",
@@ -35,30 +29,37 @@ FUNCTIONS = {
     "publish_events": "PublishEventsFunction",
     "stats": "StatsFunction",
 }
-REGION = "us-east-1"
 OPENAPI = json.loads((ROOT / "functions" / "meta" / "openapi.json").read_text())
-PARAMETERS = {"MaxUpdatesPerRecord": "5", "TokenTtlSeconds": "3600", "TimeIndexShards": "3"}
+# No authorizer cache (a revoked key is refused at once) and no throttling of the tests' request rate.
+PARAMETERS = {
+    "MaxUpdatesPerRecord": "5",
+    "TokenTtlSeconds": "3600",
+    "TimeIndexShards": "3",
+    "AuthorizerCacheSeconds": "0",
+    "ThrottlingBurstLimit": "1000000",
+    "ThrottlingRateLimit": "1000000",
+}
+# Set by API Gateway from the connection, not by the client.
+_GATEWAY_HEADERS = {"content-length", "host", "x-amzn-trace-id"}
 
 
 class Api:
-    """Calls handlers as API Gateway would: API-key routes first go through the authorizer function."""
+    """Requests with an API key go through the gateway (the authorizer function, then the route); the
+    others invoke the route's function with the sample event edited by the test."""
 
-    def __init__(self, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.stack = stack
-        self._monkeypatch = monkeypatch
-        self._environment: dict[str, str] = {}
+    def __init__(self, harness: Harness) -> None:
+        self.harness = harness
+        self.stack = harness.stack
 
-    def use_function(self, function: str) -> None:
-        """Run with exactly the environment the template gives this function (clients rebuilt on change)."""
-        environment = self.stack.function_environment(FUNCTIONS[function])
-        if environment == self._environment:
-            return
-        for name in self._environment:
-            self._monkeypatch.delenv(name, raising=False)
-        for name, value in environment.items():
-            self._monkeypatch.setenv(name, value)
-        self._environment = environment
-        services.reset()
+    def function(self, name: str) -> TemplateFunction:
+        return self.harness.functions[FUNCTIONS[name]]
+
+    def environment(self, name: str) -> AbstractContextManager[None]:
+        """The function's settings, for a test calling its handler itself."""
+        return function_environment(self.function(name).environment)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> HttpResult:
+        return http_result(self.function(function).invoke(event))
 
     def authorize(self, authorization: str | None) -> dict[str, Any] | None:
         """The authorizer's context for this header, or None if it denies the request."""
@@ -67,27 +68,52 @@ class Api:
             event["headers"].pop("authorization")
         else:
             event["headers"]["authorization"] = authorization
-        self.use_function("authorizer")
-        response: dict[str, Any] = load_function("authorizer").lambda_handler(event, _context("authorizer"))
+        response: dict[str, Any] = self.function("authorizer").invoke(event)
         return dict(response.get("context") or {}) if response["isAuthorized"] else None
 
     def call(self, function: str, sample: str, *, key: str | None = None, **event_fields: Any) -> HttpResult:
         if key is not None:
-            context = self.authorize(f"Bearer {key}")
-            if context is None:  # API Gateway answers a denial itself; no route function runs
-                return HttpResult(403, {"content-type": "application/json"}, {"message": "Forbidden"})
-            event_fields["authorizer"] = context
             event_fields.setdefault("headers", {})["authorization"] = f"Bearer {key}"
         event = http_event(sample, **event_fields)
-        self.use_function(function)
-        result = invoke_http(function, event)
+        if key is None:
+            result = self.invoke(function, event)
+        else:
+            result = self._through_gateway(event, event_fields)
+            if isinstance(result.body, dict) and set(result.body) == {"message"}:
+                return result  # API Gateway's own answer (a denial): no route function ran
         assert_documented(event["routeKey"], result)
         return result
 
+    def _through_gateway(self, event: dict[str, Any], event_fields: dict[str, Any]) -> HttpResult:
+        body = (event.get("body") or "").encode()
+        if event.get("isBase64Encoded"):
+            body = base64.b64decode(body)
+        headers = [
+            (name, value)
+            for name, value in event["headers"].items()
+            if name not in _GATEWAY_HEADERS and not name.startswith("x-forwarded-")
+        ]
+        if body:
+            headers.append(("content-length", str(len(body))))
+        method, path = event["routeKey"].split(" ", 1)
+        for name, value in (event.get("pathParameters") or {}).items():  # sent percent-encoded
+            path = path.replace(f"{{{name}}}", quote(value, safe="")).replace(f"{{{name}+}}", quote(value))
+        query = event_fields.get("query")
+        request = HttpRequest(
+            method=method,
+            raw_path=path,
+            raw_query=urlencode(query) if query is not None else event["rawQueryString"],
+            headers=headers,
+            body=body,
+        )
+        response = self.harness.handle(request)
+        headers_by_name = {name.lower(): response.header(name) or "" for name, _ in response.headers}
+        return HttpResult.parse(response.status, headers_by_name, response.body.decode())
+
     def create_key(self, project: str, *scopes: Any) -> str:
-        self.use_function("authorizer")
-        table = self.stack.outputs["ApiKeysTableName"]
-        secret, _ = ApiKeyStore(dynamodb(), table).create(project, scopes or ("tokens:write",))
+        with self.environment("authorizer"):
+            table = self.stack.outputs["ApiKeysTableName"]
+            secret, _ = ApiKeyStore(dynamodb(), table).create(project, scopes or ("tokens:write",))
         return secret
 
     def token(self, key: str, **request: Any) -> str:
@@ -116,34 +142,22 @@ def assert_documented(route_key: str, result: HttpResult) -> None:
         assert set(result.body["error"]) <= {"code", "message", "details"}, result.body
 
 
-def _context(function: str) -> Any:
-    return FakeLambdaContext(function_name=function)
-
-
-def detach_moto_stream_invocations(stack: Stack) -> None:
-    """moto runs a table's event source mappings itself (through Docker, absent here) and then drops the
-    stream's records; detach them so the stream keeps its records for the test to deliver, as Lambda would."""
-    table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables[stack.outputs["FeedbackTableName"]]
-    table.lambda_event_source_mappings.clear()
-
-
 @pytest.fixture
-def stack() -> Iterator[Stack]:
-    with mock_aws():
-        deployed = deploy_stack(stack_name="feedback-it", parameters=PARAMETERS)
-        detach_moto_stream_invocations(deployed)
+def harness() -> Iterator[Harness]:
+    with in_process("feedback-it", PARAMETERS) as deployed:
         yield deployed
 
 
 @pytest.fixture
-def api(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Api:
-    return Api(stack, monkeypatch)
+def stack(harness: Harness) -> Stack:
+    return harness.stack
+
+
+@pytest.fixture
+def api(harness: Harness) -> Api:
+    return Api(harness)
 
 
 @pytest.fixture
 def full_key(api: Api) -> str:
     return api.create_key("acme", "tokens:write", "feedback:read", "feedback:write")
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value)

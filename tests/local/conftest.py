@@ -14,7 +14,7 @@ from moto import mock_aws
 from local.cloud import Stack, deploy_stack
 from local.functions import FunctionError
 from local.gateway import ApiDefinition, Gateway
-from local.stack import api_definition
+from local.harness import api_definition
 from tests.conftest import TEST_ENV
 
 ACCOUNT = "123456789012"

@@ -16,11 +16,11 @@ from feedback_core.events import SOURCE, Publisher
 from feedback_core.stats import StatsStore
 from feedback_core.store import FeedbackStore
 from feedback_core.streams import apply_stats_batch, publish_batch
+from local.functions import lambda_context
 from local.streams import StreamReader
 from tests.ddblocal.conftest import ddb_local, ddblocal_runtime
 from tests.support.clock import ManualClock
 from tests.support.ddblocal import create_tables_from_template
-from tests.support.handlers import FakeLambdaContext
 
 __all__ = ["ddb_local", "ddblocal_runtime"]  # the session's DynamoDB Local, shared with tests/ddblocal
 
@@ -61,7 +61,7 @@ class Pipeline:
     ) -> list[dict[str, Any]]:
         responses = []
         for shard_id, records in batches.items():
-            responses.append(publish_batch({"Records": records}, FakeLambdaContext(), self.publisher, detail))
+            responses.append(publish_batch({"Records": records}, lambda_context(), self.publisher, detail))
             apply_stats_batch({"Records": records, "shardId": shard_id}, self.stats)
         return responses
 
