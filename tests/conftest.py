@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean AWS-free environment for every test and a counter of AWS calls."""
+"""Shared fixtures: a clean AWS-free environment for every test, a counter of AWS calls, and the local
+stack of the tiers that drive it over HTTP."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import settings
 
 from feedback_core import services
+from local.process import LocalProcess, running
 from tests.support.aws_limits import StrictAws
 
 TEST_ENV = {
@@ -84,3 +86,11 @@ def aws_calls() -> AwsCalls:
     """The service clients cached by earlier fixtures are rebuilt, on the counted session."""
     services.reset()
     return AwsCalls()
+
+
+@pytest.fixture(scope="package")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
+    """``python -m local`` for one tier; at the end it must stop on SIGTERM with exit code 0."""
+    with running(tmp_path_factory.mktemp("stack"), "stack") as process:
+        yield process
+        assert process.terminate() == 0, process.output()

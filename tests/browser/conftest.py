@@ -1,10 +1,5 @@
-"""Browser tier: the local stack's pages in headless Chromium, driven by Playwright.
-
-The stack is started as the e2e tier starts it (``python -m local`` on a free port, see
-tests/e2e/conftest.py). The browser is Debian's ``chromium`` (``.ci/run`` installs it), not one that
-Playwright downloads, and it reaches nothing but the stack on 127.0.0.1: a page that needs the internet
-fails here.
-"""
+"""Browser tier: the local stack's pages (``local_stack``) in Debian's headless Chromium (``.ci/run``
+installs it), driven by Playwright; it reaches nothing but the stack on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -25,7 +20,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.e2e.conftest import LocalProcess, tier_stack
+from local.process import LocalProcess
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,10 +52,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
-    with tier_stack(tmp_path_factory.mktemp("browser"), "stack") as process:
-        yield process
+@pytest.fixture(scope="package")
+def stack(local_stack: LocalProcess) -> LocalProcess:
+    return local_stack
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -30,7 +29,7 @@ import httpx
 import pytest
 from hypothesis import settings
 
-from tests.e2e.conftest import LocalProcess, tier_stack
+from local.process import LocalProcess
 
 HERE = Path(__file__).resolve().parent
 CONFIG_FILE = HERE / "schemathesis.toml"
@@ -83,20 +82,14 @@ def seeded_ids() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="package")
-def contract_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
-    with tier_stack(tmp_path_factory.mktemp("contract"), "stack") as process:
-        yield process
+def api_key(local_stack: LocalProcess) -> str:
+    return str(local_stack.credentials()["api_key"])
 
 
 @pytest.fixture(scope="package")
-def api_key(contract_stack: LocalProcess) -> str:
-    return str(contract_stack.credentials()["api_key"])
-
-
-@pytest.fixture(scope="package")
-def seeded_record(contract_stack: LocalProcess, api_key: str) -> SeededRecord:
+def seeded_record(local_stack: LocalProcess, api_key: str) -> SeededRecord:
     run_id, user_id = seeded_ids()
-    with httpx.Client(base_url=contract_stack.endpoint, timeout=15) as client:
+    with httpx.Client(base_url=local_stack.endpoint, timeout=15) as client:
         issued = client.post(
             "/v1/tokens",
             headers={"Authorization": f"Bearer {api_key}"},
@@ -135,7 +128,7 @@ def read_junit(path: Path, run: ContractRun) -> None:
 
 @pytest.fixture(scope="package")
 def contract_run(
-    contract_stack: LocalProcess,
+    local_stack: LocalProcess,
     api_key: str,
     seeded_record: SeededRecord,
     tmp_path_factory: pytest.TempPathFactory,
@@ -149,7 +142,7 @@ def contract_run(
         "--config-file",
         str(CONFIG_FILE),
         "run",
-        f"{contract_stack.endpoint}/v1/openapi.json",
+        f"{local_stack.endpoint}/v1/openapi.json",
         *run_options(),
         "--report",
         "junit",

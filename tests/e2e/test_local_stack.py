@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from local.__main__ import curl_lines
-from tests.e2e.conftest import ROOT, SKIP_DDBLOCAL_ENV, EventLog, LocalProcess, running, wait_until
+from local.process import LocalProcess, running
+from tests.e2e.conftest import ROOT, SKIP_DDBLOCAL_ENV, EventLog, wait_until
 
 
 def unique(prefix: str) -> str:
