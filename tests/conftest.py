@@ -4,15 +4,14 @@ stack of the tiers that drive it over HTTP."""
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
 from hypothesis import settings
 
 from feedback_core import services
+from local.aws_calls import AwsCalls
 from local.process import LocalProcess, running
 from tests.support.aws_limits import StrictAws
 
@@ -59,26 +58,6 @@ def strict_aws() -> Iterator[StrictAws]:
     """Every boto3 call of every test is held to AWS's own limits (tests/support/aws_limits.py)."""
     with StrictAws().installed() as strict:
         yield strict
-
-
-class AwsCalls:
-    """Counts the AWS API calls made by clients of the default boto3 session (created after it starts)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        boto3.DEFAULT_SESSION.events.register("before-call.*.*", self._record)  # type: ignore[union-attr]
-
-    def _record(self, model: Any, **_: Any) -> None:
-        self.calls.append((model.service_model.service_name, model.name))
-
-    def reset(self) -> None:
-        self.calls.clear()
-
-    def count(self, service: str | None = None) -> int:
-        return sum(1 for name, _ in self.calls if service is None or name == service)
-
-    def operations(self) -> Counter[str]:
-        return Counter(f"{service}:{operation}" for service, operation in self.calls)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from feedback_core.stats import record_delta
 from local.functions import LambdaContext, lambda_context
 from local.streams import StreamReader
 from tests.conftest import AwsCalls
-from tests.integration.conftest import Api
+from tests.integration.api import Api
 from tests.support.handlers import http_event, load_function
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 
 from local.streams import StreamReader
-from tests.integration.conftest import Api
+from tests.integration.api import Api
 
 
 def queue_for(sqs: Any, name: str) -> tuple[str, str]:

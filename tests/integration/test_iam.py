@@ -60,7 +60,7 @@ from feedback_core.models import TokenRequest
 from feedback_core.tokens import TokenIssuer
 from local.harness import Harness, TemplateFunction
 from local.streams import StreamReader
-from tests.integration.conftest import FUNCTIONS, PARAMETERS, Api
+from tests.integration.api import FUNCTIONS, PARAMETERS, Api
 from tests.integration.test_events import run_stream_functions
 from tests.support.cloud import Stack, deploy_stack, load_template
 from tests.support.handlers import ROOT

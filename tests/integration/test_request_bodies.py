@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from feedback_core.http import MAX_JSON_DEPTH
-from tests.integration.conftest import Api
+from tests.integration.api import Api
 from tests.support.handlers import HttpResult, http_event
 
 BODY_ROUTES = ["submit_feedback", "issue_token"]

@@ -4,42 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 from unittest import mock
 
 import pytest
 from moto import mock_aws
 
 from local.cloud import Stack, deploy_stack
-from local.functions import FunctionError
 from local.gateway import ApiDefinition, Gateway
 from local.harness import api_definition
 from tests.conftest import TEST_ENV
-
-ACCOUNT = "123456789012"
-
-
-@dataclass
-class FakeFunction:
-    """Records its events and answers with ``result`` (or raises when ``result`` is an exception)."""
-
-    logical_id: str
-    result: Any = None
-    events: list[Any] = field(default_factory=list)
-    respond: Any = None
-    """A callable(event) -> result, used instead of ``result`` when set."""
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:test-{self.logical_id}"
-
-    def invoke(self, event: Any) -> Any:
-        self.events.append(event)
-        result = self.respond(event) if self.respond is not None else self.result
-        if isinstance(result, BaseException):
-            raise FunctionError(str(result)) from result
-        return result
+from tests.local.fakes import FakeFunction, GatewayUnderTest
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +37,6 @@ def template_functions(template_stack: Stack) -> dict[str, str]:
 def template_api(template_stack: Stack, template_functions: dict[str, str]) -> ApiDefinition:
     """The gateway's definition of the template's HTTP API (routes, authorizer, CORS, throttling)."""
     return api_definition(template_stack, template_functions)
-
-
-@dataclass
-class GatewayUnderTest:
-    gateway: Gateway
-    functions: dict[str, FakeFunction]
-    clock: list[float]
-
-    def function(self, logical_id: str) -> FakeFunction:
-        return self.functions[logical_id]
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from feedback_core.models import (
 )
 from feedback_core.streams import publish_batch
 from local.functions import lambda_context
-from tests.streams.conftest import Pipeline
+from tests.streams.pipeline import Pipeline
 from tests.streams.test_events import feedback_records
 from tests.support.aws_limits import StrictAws, event_entry_size, sns_message_size
 

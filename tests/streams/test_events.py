@@ -18,7 +18,7 @@ from feedback_core.stats import StatsQuery, StatsStore, contribution, merge
 from feedback_core.store import deserialize
 from feedback_core.streams import apply_stats_batch, publish_batch
 from local.functions import lambda_context
-from tests.streams.conftest import Pipeline
+from tests.streams.pipeline import Pipeline
 
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
