@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def banner(stack: LocalStack, seconds: float) -> str:
     from local.harness import REGION  # noqa: PLC0415 (heavy)
-    from local.stack import EVENTS_QUEUE, SNS_QUEUE  # noqa: PLC0415
+    from local.taps import EVENTS_QUEUE, SNS_QUEUE  # noqa: PLC0415
 
     url, key, persist = stack.endpoint, stack.api_key, stack.options.persist
     request_body = '{"run_id": "run-1", "user_id": "user-1"}'

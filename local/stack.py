@@ -9,12 +9,11 @@ region, Powertools' settings); each function runs with its own deployed environm
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from local.cloud import TEMPLATE_PATH, Clients, Physical, Stack, deploy_stack, load_template
+from local.cloud import TEMPLATE_PATH, Clients, Stack, deploy_stack, load_template
 from local.demo import demo_page
 from local.gateway import GatewayServer
 from local.harness import REGION, Harness
+from local.persist import checkpoint_saver, restoring
 from local.pollers import MappingConfig, StreamPoller, sqs_or_sns_sender
-from local.state import PersistentState, export_kms_key, restore_kms_key
+from local.state import PersistentState
+from local.taps import create_event_taps, write_credentials
 from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, ttl_tables
 
 if TYPE_CHECKING:
@@ -36,18 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("local.stack")
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-EVENTS_QUEUE = "feedback-events-local"
-SNS_QUEUE = "feedback-sns-local"
-EVENTS_RULE = "feedback-local-every-event"
 DEMO_SCOPES = ("tokens:write", "feedback:read", "feedback:write")
 # Variables that would point boto3 somewhere else than the emulators.
-_CLEARED = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_CONFIG_FILE",
-)
+CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10)
 
 
@@ -82,9 +74,7 @@ class LocalStack:
         self.ttl_sweeper: TtlSweeper | None = None
         self.state: PersistentState | None = None
         self.api_key = ""
-        self.taps = dict.fromkeys(
-            ("event_bus_name", "events_topic_arn", "events_queue_url", "sns_queue_url"), ""
-        )
+        self.taps: dict[str, str] = {}
         """The event taps' bus, topic and queues, as written to credentials.json."""
 
     @property
@@ -117,7 +107,7 @@ class LocalStack:
             stack = self._deploy()
         harness = self.harness = Harness(stack, self._table_names(stack), self.server.gateway)
         self._process_environment(harness)
-        self._event_taps(stack)
+        self.taps = create_event_taps(stack, self._client("sqs"), self._client("events"), self._client("sns"))
         self.api_key = self._demo_key(harness.table_names["ApiKeysTable"])
         self._start_pollers(harness)
         self._start_ttl_sweeper(harness)
@@ -128,7 +118,7 @@ class LocalStack:
         harness.serve_api()  # last: /v1/health answers 200 once everything is ready
 
     def _base_environment(self) -> None:
-        for name in [*_CLEARED, *(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL"))]:
+        for name in [*CLEARED, *(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL"))]:
             os.environ.pop(name, None)
         os.environ.update(DUMMY_CREDENTIALS)
         os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = REGION
@@ -172,7 +162,7 @@ class LocalStack:
             stack_name=self.options.stack_name,
             parameters=self.parameters,
             template_path=self.options.template,
-            on_created=self._on_created,
+            on_created=restoring(self.state) if self.state is not None else None,
         )
         log.info("stack %s created in %.1f s", stack.name, time.monotonic() - started)
         return stack
@@ -181,53 +171,11 @@ class LocalStack:
         """DynamoDB Local starts (Java) while the stack deploys."""
         from local.ddblocal import DynamoDBLocal, ensure_installed  # noqa: PLC0415
 
-        outcome: dict[str, Any] = {}
-
-        def deploy() -> None:
-            try:
-                outcome["stack"] = self._deploy()
-            except BaseException as exc:  # re-raised in the main thread
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=deploy, name="deploy", daemon=True)
-        thread.start()
-        try:
+        with ThreadPoolExecutor(1, thread_name_prefix="deploy") as pool:
+            deployed = pool.submit(self._deploy)
             self.ddb = DynamoDBLocal(db_path=directory / "dynamodb", jar=ensure_installed()).start()
             log.info("DynamoDB Local on %s (data in %s)", self.ddb.endpoint_url, directory / "dynamodb")
-        finally:
-            thread.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        stack: Stack = outcome["stack"]
-        return stack
-
-    def _on_created(
-        self, clients: Clients, logical_id: str, kind: str, physical: Physical
-    ) -> Physical | None:
-        """With --persist: KMS keys come back with their saved id and material, secrets with their value."""
-        state = self.state
-        if state is None:
-            return None
-        if kind == "AWS::KMS::Key":
-            arn = physical.attributes["Arn"]
-            saved = state.kms_keys.get(logical_id)
-            if saved is not None:
-                try:
-                    arn = restore_kms_key(arn, saved)
-                    log.info("%s restored as %s", logical_id, saved.key_id)
-                except (ValueError, KeyError) as exc:
-                    log.warning("%s not restored (%s): tokens issued before do not verify", logical_id, exc)
-            key = export_kms_key(arn)
-            state.kms_keys[logical_id] = key
-            return Physical(ref=key.key_id, attributes={"Arn": arn, "KeyId": key.key_id})
-        if kind == "AWS::SecretsManager::Secret":
-            saved_value = state.secrets.get(logical_id)
-            if saved_value is not None:
-                clients.secretsmanager.put_secret_value(SecretId=physical.ref, SecretString=saved_value)
-            else:
-                value = clients.secretsmanager.get_secret_value(SecretId=physical.ref)["SecretString"]
-                state.secrets[logical_id] = value
-        return None
+            return deployed.result()
 
     def _table_names(self, stack: Stack) -> dict[str, str]:
         """With DynamoDB Local, its tables (created from the template when absent) replace moto's."""
@@ -256,38 +204,6 @@ class LocalStack:
         from feedback_core import services  # noqa: PLC0415 (clients are built from this environment)
 
         services.reset()
-
-    def _event_taps(self, stack: Stack) -> None:
-        """Queues receiving every event of the bus and every message of the topic."""
-        sqs, events, sns = self._client("sqs"), self._client("events"), self._client("sns")
-
-        def queue(name: str) -> tuple[str, str]:
-            url = sqs.create_queue(QueueName=name)["QueueUrl"]
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-            return str(url), str(attributes["QueueArn"])
-
-        bus = stack.outputs.get("EventBusName")
-        if bus:
-            url, arn = queue(EVENTS_QUEUE)
-            events.put_rule(
-                Name=EVENTS_RULE,
-                EventBusName=bus,
-                EventPattern=json.dumps({"account": [arn.split(":")[4]]}),  # every event on the bus
-                Description="local stack: every event to the feedback-events-local queue",
-            )
-            events.put_targets(
-                Rule=EVENTS_RULE, EventBusName=bus, Targets=[{"Id": "local-queue", "Arn": arn}]
-            )
-            self.taps |= {"event_bus_name": bus, "events_queue_url": url}
-        else:
-            log.warning("the stack has no EventBusName output: no %s queue", EVENTS_QUEUE)
-        topic = stack.outputs.get("EventsTopicArn")
-        if topic:
-            url, arn = queue(SNS_QUEUE)
-            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-            self.taps |= {"events_topic_arn": topic, "sns_queue_url": url}
-        else:
-            log.warning("the stack has no EventsTopicArn output: no %s queue", SNS_QUEUE)
 
     def _demo_key(self, table: str) -> str:
         """The demo project's API key: the saved one if its hash is still in the table, else a new one."""
@@ -329,7 +245,7 @@ class LocalStack:
                 stream_arn=stream_arn,
                 send_failure=sender,
                 checkpoints=state.checkpoints_for(logical_id, stream_arn) if state else None,
-                on_checkpoint=self._checkpoint_saver(state, stream_arn) if state else None,
+                on_checkpoint=checkpoint_saver(state, stream_arn) if state else None,
                 swept=self.swept,
             )
             poller.start()
@@ -356,14 +272,6 @@ class LocalStack:
         description = self.ddb.client().describe_table(TableName=harness.table_names[logical_id])["Table"]
         return str(description["LatestStreamArn"])
 
-    @staticmethod
-    def _checkpoint_saver(state: PersistentState, stream_arn: str) -> Callable[[str, str, str], None]:
-        def saved(mapping: str, shard_id: str, sequence: str) -> None:
-            state.record_checkpoint(mapping, stream_arn, shard_id, sequence)
-            state.save()
-
-        return saved
-
     def _write_credentials(self, harness: Harness) -> None:
         stack, tables = harness.stack, harness.table_names
         document = {
@@ -380,8 +288,6 @@ class LocalStack:
             "api_keys_table": tables.get("ApiKeysTable", ""),
             "stats_table": tables.get("StatsTable", ""),
             **self.taps,
-            "events_queue": EVENTS_QUEUE,
-            "sns_queue": SNS_QUEUE,
             # moto's CloudFormation gives queue URLs on sqs.<region>.amazonaws.com: give the emulator's.
             "dead_letter_queue_urls": {
                 key.removesuffix("Url"): f"{self.moto_url}/{value.split('/', 3)[3]}"
@@ -392,13 +298,7 @@ class LocalStack:
             "persist": str(self.options.persist) if self.options.persist is not None else None,
             "pid": os.getpid(),
         }
-        self.options.state_dir.mkdir(parents=True, exist_ok=True)
-        temporary = self.credentials_path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-        temporary.replace(self.credentials_path)
+        write_credentials(self.credentials_path, document)
 
     # ------------------------------------------------------------------------------------ stop
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -34,10 +35,18 @@ settings.register_profile("explore", print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 
 
+TESTS = Path(__file__).resolve().parent
+# The marks of the tiers that drive the local stack; `make fuzz` (pytest -m fuzz) runs the contract tier too.
+TIER_MARKS = {"e2e": ("e2e",), "contract": ("contract", "fuzz"), "browser": ("browser",)}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             item.add_marker(pytest.mark.fuzz)
+        tier = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        for mark in TIER_MARKS.get(tier, ()):
+            item.add_marker(getattr(pytest.mark, mark))
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ installs it), driven by Playwright; it reaches nothing but the stack on 127.0.0.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import (
@@ -14,14 +13,6 @@ from playwright.sync_api import (
 
 from local.process import LocalProcess
 from tests.browser.pages import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, PageLog, Visit
-
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="package")

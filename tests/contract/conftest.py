@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import httpx
 import pytest
 
 from local.process import LocalProcess
@@ -13,18 +10,8 @@ from tests.contract.schemathesis_cli import (
     ContractRun,
     SeededRecord,
     run_schemathesis,
-    seeded_ids,
+    seed_record,
 )
-
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.contract)
-            # `make fuzz` (pytest -m fuzz) runs this tier too, with fresh examples.
-            item.add_marker(pytest.mark.fuzz)
 
 
 @pytest.fixture(scope="package")
@@ -34,22 +21,7 @@ def api_key(local_stack: LocalProcess) -> str:
 
 @pytest.fixture(scope="package")
 def seeded_record(local_stack: LocalProcess, api_key: str) -> SeededRecord:
-    run_id, user_id = seeded_ids()
-    with httpx.Client(base_url=local_stack.endpoint, timeout=15) as client:
-        issued = client.post(
-            "/v1/tokens",
-            headers={"Authorization": f"Bearer {api_key}"},
-            json={"run_id": run_id, "user_id": user_id},
-        )
-        assert issued.status_code == 201, issued.text
-        token = str(issued.json()["feedback_token"])
-        submitted = client.post(
-            "/v1/feedback",
-            headers={"X-Feedback-Token": token},
-            json={"outcome": "positive", "score": 7, "comment": "seeded for the contract tier"},
-        )
-        assert submitted.status_code in (200, 201), submitted.text
-    return SeededRecord(run_id=run_id, user_id=user_id, feedback_token=token)
+    return seed_record(local_stack.endpoint, api_key)
 
 
 @pytest.fixture(scope="package")

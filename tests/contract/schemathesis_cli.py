@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+import httpx
 import pytest
 from hypothesis import settings
 
@@ -127,3 +128,23 @@ def run_schemathesis(endpoint: str, api_key: str, feedback_token: str, work: Pat
         pytest.fail(f"schemathesis wrote no report (exit code {finished.returncode})\n{output[-6000:]}")
     read_junit(junit, run)
     return run
+
+
+def seed_record(endpoint: str, api_key: str) -> SeededRecord:
+    """The record named in schemathesis.toml's dictionaries, created through the API."""
+    run_id, user_id = seeded_ids()
+    with httpx.Client(base_url=endpoint, timeout=15) as client:
+        issued = client.post(
+            "/v1/tokens",
+            headers={"Authorization": f"Bearer {api_key}"},
+            json={"run_id": run_id, "user_id": user_id},
+        )
+        assert issued.status_code == 201, issued.text
+        token = str(issued.json()["feedback_token"])
+        submitted = client.post(
+            "/v1/feedback",
+            headers={"X-Feedback-Token": token},
+            json={"outcome": "positive", "score": 7, "comment": "seeded for the contract tier"},
+        )
+        assert submitted.status_code in (200, 201), submitted.text
+    return SeededRecord(run_id=run_id, user_id=user_id, feedback_token=token)

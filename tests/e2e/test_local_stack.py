@@ -18,7 +18,8 @@ import pytest
 
 from local.__main__ import curl_lines
 from local.process import LocalProcess, running
-from tests.e2e.conftest import ROOT, SKIP_DDBLOCAL_ENV, EventLog, wait_until
+from tests.e2e.conftest import ROOT, SKIP_DDBLOCAL_ENV
+from tests.e2e.emulator import EventLog, wait_until
 
 
 def unique(prefix: str) -> str:

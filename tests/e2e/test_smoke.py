@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from local.process import LocalProcess
-from tests.e2e.conftest import ROOT, emulator_client
+from tests.e2e.conftest import ROOT
+from tests.e2e.emulator import emulator_client
 
 STEPS = [
     "health",

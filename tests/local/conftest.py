@@ -7,36 +7,22 @@ from collections.abc import Iterator
 from unittest import mock
 
 import pytest
-from moto import mock_aws
 
-from local.cloud import Stack, deploy_stack
 from local.gateway import ApiDefinition, Gateway
-from local.harness import api_definition
+from local.harness import in_process
 from tests.conftest import TEST_ENV
 from tests.local.fakes import FakeFunction, GatewayUnderTest
 
-
-@pytest.fixture(scope="module")
-def template_stack() -> Iterator[Stack]:
-    """The template deployed in moto (once per module)."""
-    with mock.patch.dict(os.environ, TEST_ENV), mock_aws():
-        yield deploy_stack(stack_name="gateway-test")
+AUTHORIZER_CONTEXT = {"authenticated": True, "project": "demo", "scopes": "feedback:read", "key_id": "k1"}
 
 
 @pytest.fixture(scope="module")
-def template_functions(template_stack: Stack) -> dict[str, str]:
-    """ARN -> logical id of the template's functions."""
-    with mock.patch.dict(os.environ, TEST_ENV):
-        return {
-            str(template_stack.function_configuration(logical_id)["FunctionArn"]): logical_id
-            for logical_id in template_stack.resources_of_type("AWS::Lambda::Function")
-        }
-
-
-@pytest.fixture(scope="module")
-def template_api(template_stack: Stack, template_functions: dict[str, str]) -> ApiDefinition:
-    """The gateway's definition of the template's HTTP API (routes, authorizer, CORS, throttling)."""
-    return api_definition(template_stack, template_functions)
+def template_api() -> Iterator[ApiDefinition]:
+    """The gateway's definition of the template's HTTP API (routes, authorizer, CORS, throttling), from the
+    template deployed in moto (once per module)."""
+    with mock.patch.dict(os.environ, TEST_ENV), in_process("gateway-test") as harness:
+        assert harness.gateway.api is not None
+        yield harness.gateway.api
 
 
 @pytest.fixture
