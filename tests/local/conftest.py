@@ -8,8 +8,9 @@ from unittest import mock
 
 import pytest
 
+from local.cloud import Stack
 from local.gateway import ApiDefinition, Gateway
-from local.harness import in_process
+from local.harness import Harness, in_process
 from tests.conftest import TEST_ENV
 from tests.local.fakes import FakeFunction, GatewayUnderTest
 
@@ -17,12 +18,22 @@ AUTHORIZER_CONTEXT = {"authenticated": True, "project": "demo", "scopes": "feedb
 
 
 @pytest.fixture(scope="module")
-def template_api() -> Iterator[ApiDefinition]:
-    """The gateway's definition of the template's HTTP API (routes, authorizer, CORS, throttling), from the
-    template deployed in moto (once per module)."""
+def template() -> Iterator[Harness]:
+    """The template deployed in moto, its functions and its API (once per module)."""
     with mock.patch.dict(os.environ, TEST_ENV), in_process("gateway-test") as harness:
-        assert harness.gateway.api is not None
-        yield harness.gateway.api
+        yield harness
+
+
+@pytest.fixture(scope="module")
+def template_stack(template: Harness) -> Stack:
+    return template.stack
+
+
+@pytest.fixture(scope="module")
+def template_api(template: Harness) -> ApiDefinition:
+    """The gateway's definition of the template's HTTP API (routes, authorizer, CORS, throttling)."""
+    assert template.gateway.api is not None
+    return template.gateway.api
 
 
 @pytest.fixture
