@@ -30,21 +30,14 @@ class TemplateFunction:
     def arn(self) -> str:
         return self.function.arn
 
-    @property
-    def name(self) -> str:
-        return self.function.name
-
     def invoke(self, event: Any) -> Any:
         with function_environment(self.environment):
             return self.function.invoke(event)
 
 
 class Harness:
-    """The deployed stack's functions, and the gateway that routes to them once :meth:`serve_api` ran.
-
-    ``table_names`` maps table logical ids to the names the functions use when they differ from the
-    stack's (DynamoDB Local's tables); the functions' environments follow them.
-    """
+    """The deployed stack's functions and the gateway routing to them (once :meth:`serve_api` ran); with
+    ``table_names`` (logical id -> DynamoDB Local's table), the functions' environments name those tables."""
 
     def __init__(
         self, stack: Stack, table_names: Mapping[str, str] | None = None, gateway: Gateway | None = None
@@ -69,16 +62,10 @@ class Harness:
                 function, {name: renamed.get(value, value) for name, value in environment.items()}
             )
 
-    def shared_variables(self, prefix: str = "POWERTOOLS_") -> dict[str, str]:
-        """The ``prefix`` variables every function has with one value: process-wide, as Powertools reads
-        them from ``os.environ``."""
-        environments = [function.environment for function in self.functions.values()]
-        first = environments[0] if environments else {}
-        return {
-            name: value
-            for name, value in first.items()
-            if name.startswith(prefix) and all(other.get(name) == value for other in environments)
-        }
+    def shared_variables(self) -> dict[str, str]:
+        """The Powertools variables all functions share: process-wide, as Powertools reads ``os.environ``."""
+        items = [set(function.environment.items()) for function in self.functions.values()]
+        return {name: value for name, value in set.intersection(*items) if name.startswith("POWERTOOLS_")}
 
     def serve_api(self) -> Harness:
         """Gives the gateway the stack's HTTP API: its routes answer from then on."""

@@ -225,7 +225,7 @@ class LocalStack:
 
     def _start_pollers(self, harness: Harness) -> None:
         sender = sqs_or_sns_sender(self._client("sqs"), self._client("sns"))
-        functions = {key: f for f in harness.functions.values() for key in (f.name, f.arn)}
+        functions = {key: f for f in harness.functions.values() for key in (f.function.name, f.arn)}
         streams = self._client("dynamodbstreams", self.dynamodb_url)
         for logical_id, properties in harness.stack.event_source_mappings.items():
             config = MappingConfig.from_properties(logical_id, properties)
