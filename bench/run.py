@@ -112,9 +112,10 @@ def request_rows(harness: Harness, rounds: int) -> dict[str, Row]:
     key, _ = ApiKeyStore(dynamodb(), harness.table_names["ApiKeysTable"]).create("bench", scopes)  # type: ignore[arg-type]
     with_key = {"authorization": f"Bearer {key}"}
 
-    def issue(run_id: str, user_id: str | None = "u", **extra: Any) -> str:
-        body = {"run_id": run_id, **({"user_id": user_id} if user_id else {}), **extra}
-        response = request(harness, "POST", "/v1/tokens", with_key, body)
+    def issue(run_id: str, **extra: Any) -> str:
+        response = request(
+            harness, "POST", "/v1/tokens", with_key, {"run_id": run_id, "user_id": "u", **extra}
+        )
         assert response.status == 201, response.body
         return str(response.json()["feedback_token"])
 
