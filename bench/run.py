@@ -1,4 +1,5 @@
-"""Measures the request paths in-process on the template's resources in moto.
+"""Measures the request paths through the in-process harness (the template in moto, the gateway and the
+real functions), the local stack's start and submit throughput over HTTP, and the functions' cold imports.
 
 Absolute times depend on the machine and on moto standing in for AWS, so the report gives per-request
 AWS call counts (what a request costs) and times relative to one another, taken in one run.
@@ -7,8 +8,10 @@ AWS call counts (what a request costs) and times relative to one another, taken 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
+import json
 import os
 import platform
 import re
@@ -16,49 +19,49 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }
-)
-
 import boto3
-import pytest
-from moto import mock_aws
+import httpx
 
+from local.aws_calls import AwsCalls
 from local.cloud import load_template
-from tests.conftest import AwsCalls
-from tests.e2e.conftest import running
-from tests.integration.conftest import Api
-from tests.support.cloud import deploy_stack
+from local.gateway import HttpRequest, HttpResponse
+from local.harness import Harness, in_process
+from local.process import running
 
 ROUNDS = 300
 STARTS = 3
 COLD_RUNS = 11
+CLIENTS = 8
+THROUGHPUT_SECONDS = 5.0
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = "docs/BENCHMARKS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+# The template's defaults, but for the API's throttling, which the bench's request rate would trip.
+UNTHROTTLED = {"ThrottlingBurstLimit": "1000000", "ThrottlingRateLimit": "1000000"}
+PROCESS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
 
 
 Result = tuple[float, float, float]
-Row = tuple[int, Callable[[int], Any]]
+Row = tuple[int, Callable[[int], HttpResponse]]
 """(the status every request of the row must get, the request for round i)."""
 
 
-def measure(rows: dict[str, Row], calls: AwsCalls, rounds: int = ROUNDS) -> dict[str, Result]:
-    """Per row: (median ms, p95 ms, AWS calls per request), after one warm-up request. Rows run one after
-    the other: the harness gives each function its process state back only while it keeps running that
-    function (switching rebuilds the cached clients and keys, which a Lambda container would keep)."""
+def measure(rows: dict[str, Row], calls: AwsCalls, rounds: int) -> dict[str, Result]:
+    """Per row: (median ms, p95 ms, AWS calls per request), after one warm-up request."""
     results = {}
     for name, (expected, action) in rows.items():
         times = []
@@ -72,71 +75,149 @@ def measure(rows: dict[str, Row], calls: AwsCalls, rounds: int = ROUNDS) -> dict
             if index >= 0:
                 times.append(elapsed)
         times.sort()
-        results[name] = (statistics.median(times), times[int(len(times) * 0.95) - 1], calls.count() / rounds)
+        results[name] = (
+            statistics.median(times),
+            times[max(int(len(times) * 0.95) - 1, 0)],
+            calls.count() / rounds,
+        )
     return results
 
 
-def run() -> dict[str, Result]:
-    with mock_aws(), pytest.MonkeyPatch.context() as monkeypatch:
-        boto3.setup_default_session()
+def request(
+    harness: Harness, method: str, path: str, headers: dict[str, str], body: Any = None
+) -> HttpResponse:
+    """One request through the gateway (authorizer, route, function), without a socket."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    path, _, query = path.partition("?")
+    fields = [*headers.items(), ("content-type", "application/json")] if payload else list(headers.items())
+    return harness.handle(HttpRequest(method, path, query, fields, payload))
+
+
+def run(rounds: int) -> dict[str, Result]:
+    from feedback_core import services  # noqa: PLC0415 (its logger reads the environment main() set)
+
+    with in_process("feedback-bench", UNTHROTTLED) as harness:
+        boto3.setup_default_session()  # the counted session, for the clients built from here on
+        services.reset()
         calls = AwsCalls()
-        api = Api(deploy_stack(stack_name="feedback-bench"), monkeypatch)  # the template's defaults
-        key = api.create_key("bench", "tokens:write", "feedback:read", "feedback:write")
-        context = api.authorize(f"Bearer {key}")
-        tokens = [api.token(key, run_id=f"run-{i}", user_id="u") for i in range(-1, ROUNDS)]
-        expired = api.token(key, run_id="x", ttl_seconds=1)
-        forged = tokens[0][:-6] + ("AAAAAA" if not tokens[0].endswith("AAAAAA") else "BBBBBB")
-        time.sleep(1.1)
-
-        def token(index: int) -> str:
-            return tokens[index + 1]  # round -1 is the warm-up
-
-        rows: dict[str, Row] = {
-            "issue a token (POST /v1/tokens, 201)": (
-                201,
-                lambda i: api.call(
-                    "issue_token", "issue_token", body={"run_id": f"r{i}"}, authorizer=context
-                ),
-            ),
-            "first submit of a record (POST /v1/feedback, 201)": (
-                201,
-                lambda i: api.submit(token(i), {"outcome": "positive", "score": 3}),
-            ),
-            "change a vote (POST /v1/feedback, 200)": (
-                200,
-                lambda i: api.submit(token(i), {"outcome": "negative"}),
-            ),
-            "read own feedback (GET /v1/feedback/me, 200)": (
-                200,
-                lambda i: api.call(
-                    "submit_feedback", "read_own_feedback", headers={"x-feedback-token": token(i)}
-                ),
-            ),
-            "list 20, newest first (GET /v1/feedback, 200)": (
-                200,
-                lambda i: api.call("query", "list_feedback", query={"limit": "20"}, authorizer=context),
-            ),
-            "expired token refused (POST /v1/feedback, 401)": (
-                401,
-                lambda i: api.submit(expired, {"outcome": "positive"}),
-            ),
-            "forged token refused (POST /v1/feedback, 401)": (
-                401,
-                lambda i: api.submit(forged, {"outcome": "positive"}),
-            ),
-        }
-        return measure(rows, calls)
+        with contextlib.redirect_stdout(io.StringIO()):  # the handlers' metric lines
+            return measure(request_rows(harness, rounds), calls, rounds)
 
 
-def local_startup_seconds() -> list[float]:
+def request_rows(harness: Harness, rounds: int) -> dict[str, Row]:
+    from feedback_core.apikeys import ApiKeyStore  # noqa: PLC0415
+    from feedback_core.aws import dynamodb  # noqa: PLC0415
+
+    scopes = ("tokens:write", "feedback:read", "feedback:write")
+    key, _ = ApiKeyStore(dynamodb(), harness.table_names["ApiKeysTable"]).create("bench", scopes)  # type: ignore[arg-type]
+    with_key = {"authorization": f"Bearer {key}"}
+
+    def issue(run_id: str, **extra: Any) -> str:
+        response = request(
+            harness, "POST", "/v1/tokens", with_key, {"run_id": run_id, "user_id": "u", **extra}
+        )
+        assert response.status == 201, response.body
+        return str(response.json()["feedback_token"])
+
+    tokens = [issue(f"run-{i}") for i in range(-1, rounds)]
+    expired = issue("x", ttl_seconds=1)
+    forged = tokens[0][:-6] + ("AAAAAA" if not tokens[0].endswith("AAAAAA") else "BBBBBB")
+    time.sleep(1.1)
+
+    def submit(token: str, outcome: str) -> HttpResponse:
+        return request(harness, "POST", "/v1/feedback", {"x-feedback-token": token}, {"outcome": outcome})
+
+    def token(index: int) -> str:
+        return tokens[index + 1]  # round -1 is the warm-up
+
+    return {
+        "issue a token (POST /v1/tokens, 201)": (
+            201,
+            lambda i: request(harness, "POST", "/v1/tokens", with_key, {"run_id": f"r{i}"}),
+        ),
+        "first submit of a record (POST /v1/feedback, 201)": (
+            201,
+            lambda i: request(
+                harness,
+                "POST",
+                "/v1/feedback",
+                {"x-feedback-token": token(i)},
+                {"outcome": "positive", "score": 3},
+            ),
+        ),
+        "change a vote (POST /v1/feedback, 200)": (200, lambda i: submit(token(i), "negative")),
+        "read own feedback (GET /v1/feedback/me, 200)": (
+            200,
+            lambda i: request(harness, "GET", "/v1/feedback/me", {"x-feedback-token": token(i)}),
+        ),
+        "list 20, newest first (GET /v1/feedback, 200)": (
+            200,
+            lambda i: request(harness, "GET", "/v1/feedback?limit=20", with_key),
+        ),
+        "expired token refused (POST /v1/feedback, 401)": (401, lambda i: submit(expired, "positive")),
+        "forged token refused (POST /v1/feedback, 401)": (401, lambda i: submit(forged, "positive")),
+    }
+
+
+def local_startup_seconds(starts: int) -> list[float]:
     """Seconds from launching the local stack (as `make run` does) to a healthy /v1/health, per start."""
     seconds = []
     with tempfile.TemporaryDirectory() as tmp:
-        for start in range(STARTS):
+        for start in range(starts):
             began = time.monotonic()
             with running(Path(tmp), f"start-{start}"):
                 seconds.append(time.monotonic() - began)
     return seconds
+
+
+@dataclass
+class Throughput:
+    seconds: float
+    submits: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return self.submits / self.seconds
+
+
+def local_submit_throughput(seconds: float, clients: int = CLIENTS) -> Throughput:
+    """First submits (one new record each) from ``clients`` concurrent HTTP clients to one local stack."""
+    parameters = [arg for name, value in UNTHROTTLED.items() for arg in ("--parameter", f"{name}={value}")]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running(Path(tmp), "throughput", "--quiet", *parameters) as stack,
+    ):
+        key = stack.credentials()["api_key"]
+        result = Throughput(seconds)
+        lock = threading.Lock()
+        deadline = time.monotonic() + seconds
+
+        def client(number: int) -> None:
+            with httpx.Client(base_url=stack.endpoint, timeout=30) as http:
+                issued = http.post(
+                    "/v1/tokens",
+                    headers={"Authorization": f"Bearer {key}"},
+                    json={"run_id": f"load-{number}"},
+                )
+                token = issued.json()["feedback_token"]
+                index = 0
+                while time.monotonic() < deadline:
+                    body = {"outcome": "positive", "user_id": f"user-{number}-{index}"}
+                    response = http.post("/v1/feedback", headers={"X-Feedback-Token": token}, json=body)
+                    with lock:
+                        if response.status_code in (200, 201):
+                            result.submits += 1
+                        else:
+                            result.errors.append(f"{response.status_code} {response.text[:200]}")
+                    index += 1
+
+        threads = [threading.Thread(target=client, args=(number,)) for number in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return result
 
 
 TRACING_ON_IMPORT = "import app\nfrom feedback_core.observability import tracer\ntracer.get()"
@@ -218,13 +299,29 @@ def cold_imports(runs: int = COLD_RUNS) -> dict[str, dict[str, ColdImport]]:
     return results
 
 
-def report(results: dict[str, Result], startup: list[float], cold: dict[str, dict[str, ColdImport]]) -> None:
+@dataclass
+class Measurements:
+    rounds: int
+    results: dict[str, Result]
+    startup: list[float]
+    throughput: Throughput
+    cold_runs: int
+    cold: dict[str, dict[str, ColdImport]]
+
+
+def report(measured: Measurements) -> str:
+    results, startup, cold, throughput = (
+        measured.results,
+        measured.startup,
+        measured.cold,
+        measured.throughput,
+    )
     base = results["change a vote (POST /v1/feedback, 200)"][0]
     lines = [
         f"Measured by `make bench` on {platform.machine()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores; handlers in-process on the template's defaults, AWS emulated by moto; "
-        f"{ROUNDS} requests per row, each answer's status asserted; "
-        f"the reference (a vote change) took {base:.1f} ms median here.",
+        f"{os.cpu_count()} cores; requests through the gateway in-process (authorizer, route, function) on "
+        f"the template's defaults without throttling, AWS emulated by moto; {measured.rounds} requests per "
+        f"row, each answer's status asserted; the reference (a vote change) took {base:.1f} ms median here.",
         "",
         "| request | AWS calls per request | median time relative to a vote change | p95 / median |",
         "|---|---|---|---|",
@@ -237,10 +334,15 @@ def report(results: dict[str, Result], startup: list[float], cold: dict[str, dic
         f"{statistics.median(startup):.1f} s (median of {len(startup)} starts; "
         f"{', '.join(f'{value:.1f}' for value in startup)} s).",
         "",
+        f"Local stack submit throughput: {throughput.per_second:.0f} first submits/s over HTTP from "
+        f"{CLIENTS} concurrent clients for {throughput.seconds:g} s ({throughput.submits} submits, "
+        f"{len(throughput.errors)} errors).",
+        "",
         f"Cold import of each function (Lambda's init phase before the handler runs): a fresh interpreter "
         f"with the layer and the function's folder on the path and the template's environment (dummy "
-        f'values), median of {COLD_RUNS} runs, divided by the median of `python -c "import boto3"` run '
-        f"alternately in the same environment. With tracing on (the template's `Tracing: Active`), the "
+        f"values), median of {measured.cold_runs} runs, divided by the median of "
+        f'`python -c "import boto3"` run alternately in the same environment. With tracing on (the '
+        f"template's `Tracing: Active`), the "
         f"time includes building Powertools' Tracer, which the first traced call would otherwise do.",
         "",
         "| function | tracing as the template sets it | tracing off (POWERTOOLS_TRACE_DISABLED) |",
@@ -249,16 +351,58 @@ def report(results: dict[str, Result], startup: list[float], cold: dict[str, dic
     for name, setups in cold.items():
         cells = [f"{ratio:.2f}x ({seconds * 1000:.0f} ms)" for seconds, ratio in setups.values()]
         lines.append(f"| {name} | {' | '.join(cells)} |")
-    table = "\n".join(lines)
-    print(table)
+    return "\n".join(lines)
+
+
+def write_report(table: str) -> None:
     with open(REPORT) as handle:
-        report = handle.read()
+        document = handle.read()
     pattern = re.compile(re.escape(BEGIN) + ".*" + re.escape(END), re.DOTALL)
     with open(REPORT, "w") as handle:
-        handle.write(pattern.sub(f"{BEGIN}\n{table}\n{END}", report))
+        handle.write(pattern.sub(f"{BEGIN}\n{table}\n{END}", document))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"requests per row (default {ROUNDS})")
+    parser.add_argument(
+        "--starts", type=int, default=STARTS, help=f"local stack starts timed (default {STARTS})"
+    )
+    parser.add_argument(
+        "--cold-runs", type=int, default=COLD_RUNS, help=f"cold imports per function (default {COLD_RUNS})"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=THROUGHPUT_SECONDS,
+        help=f"throughput run length (default {THROUGHPUT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--print-only", action="store_true", help=f"print the results without writing {REPORT}"
+    )
+    args = parser.parse_args(argv)
+    os.environ.update(PROCESS_ENVIRONMENT)
+    throughput = local_submit_throughput(args.seconds)
+    measured = Measurements(
+        rounds=args.rounds,
+        results=run(args.rounds),
+        startup=local_startup_seconds(args.starts),
+        throughput=throughput,
+        cold_runs=args.cold_runs,
+        cold=cold_imports(args.cold_runs),
+    )
+    table = report(measured)
+    print(table)
+    if throughput.errors:
+        print(
+            f"throughput row failed: {len(throughput.errors)} answers were not 200/201, "
+            f"e.g. {throughput.errors[0]}"
+        )
+        return 1
+    if not args.print_only:
+        write_report(table)
+    return 0
 
 
 if __name__ == "__main__":
-    with contextlib.redirect_stdout(io.StringIO()) as handler_output:  # the handlers' metric lines
-        results = run()
-    report(results, local_startup_seconds(), cold_imports())
+    sys.exit(main())

@@ -17,9 +17,13 @@ import time
 import warnings
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from local.gateway import Gateway, GatewayServer  # light: the standard library only
 from local.ttl import DEFAULT_SWEEP_SECONDS
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
 
 STARTED = time.monotonic()
 DEFAULT_PORT = 3000
@@ -151,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         stack.start()
-        print(stack.banner(time.monotonic() - STARTED), flush=True)
+        print(banner(stack, time.monotonic() - STARTED), flush=True)
         signal.pause()
     except _Stop as stop:
         log.info("%s: stopping", stop)
@@ -164,6 +168,50 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
     log.info("stopped")
     return code
+
+
+def banner(stack: LocalStack, seconds: float) -> str:
+    from local.harness import REGION  # noqa: PLC0415 (heavy)
+    from local.taps import EVENTS_QUEUE, SNS_QUEUE  # noqa: PLC0415
+
+    url, key, persist = stack.endpoint, stack.api_key, stack.options.persist
+    request_body = '{"run_id": "run-1", "user_id": "user-1"}'
+    extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"feedback_token\"])'"
+    data = (
+        f"kept in {persist} (--persist)"
+        if persist is not None
+        else "in memory (gone at exit; --persist DIR keeps it)"
+    )
+    lines = [
+        "",
+        f"Feedback service running at {url}  (ready in {seconds:.1f} s)",
+        "",
+        f"  Demo page:   {url}/",
+        f"  API docs:    {url}/v1/docs",
+        f"  Project:     {stack.options.project}",
+        f"  API key:     {key}",
+        f"  Credentials: {stack.credentials_path}  (AWS emulator {stack.moto_url}, {REGION})",
+        f"  Events:      make events   (SQS queues {EVENTS_QUEUE} and {SNS_QUEUE})",
+        f"  Data:        {data}",
+        "",
+        "Try it (paste into a shell):",
+        "",
+        f"export FEEDBACK_API_KEY={key}",
+        f'TOKEN=$(curl -s -X POST {url}/v1/tokens -H "Authorization: Bearer $FEEDBACK_API_KEY" '
+        f"-H 'content-type: application/json' -d '{request_body}' | {extract})",
+        f'curl -s -X POST {url}/v1/feedback -H "X-Feedback-Token: $TOKEN" '
+        '-H \'content-type: application/json\' -d \'{"outcome": "positive", "comment": "spot on"}\'',
+        f'curl -s "{url}/v1/feedback?limit=5" -H "Authorization: Bearer $FEEDBACK_API_KEY"',
+        "",
+        "Ctrl-C stops it.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def curl_lines(text: str) -> list[str]:
+    """The shell lines of a banner (what a user pastes), for tests."""
+    return [line for line in text.splitlines() if line.startswith(("export ", "TOKEN=", "curl "))]
 
 
 if __name__ == "__main__":

@@ -1,17 +1,19 @@
-"""Shared fixtures: a clean AWS-free environment for every test and a counter of AWS calls."""
+"""Shared fixtures: a clean AWS-free environment for every test, a counter of AWS calls, and the local
+stack of the tiers that drive it over HTTP."""
 
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import boto3
 import pytest
 from hypothesis import settings
 
 from feedback_core import services
+from local.aws_calls import AwsCalls
+from local.process import LocalProcess, running
 from tests.support.aws_limits import StrictAws
 
 TEST_ENV = {
@@ -34,10 +36,18 @@ settings.register_profile("explore", print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 
 
+TESTS = Path(__file__).resolve().parent
+# The marks of the tiers that drive the local stack; `make fuzz` (pytest -m fuzz) runs the contract tier too.
+TIER_MARKS = {"e2e": ("e2e",), "contract": ("contract", "fuzz"), "browser": ("browser",)}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             item.add_marker(pytest.mark.fuzz)
+        tier = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        for mark in TIER_MARKS.get(tier, ()):
+            item.add_marker(getattr(pytest.mark, mark))
 
 
 @pytest.fixture(autouse=True)
@@ -60,26 +70,16 @@ def strict_aws() -> Iterator[StrictAws]:
         yield strict
 
 
-class AwsCalls:
-    """Counts the AWS API calls made by clients of the default boto3 session (created after it starts)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        boto3.DEFAULT_SESSION.events.register("before-call.*.*", self._record)  # type: ignore[union-attr]
-
-    def _record(self, model: Any, **_: Any) -> None:
-        self.calls.append((model.service_model.service_name, model.name))
-
-    def reset(self) -> None:
-        self.calls.clear()
-
-    def count(self, service: str | None = None) -> int:
-        return sum(1 for name, _ in self.calls if service is None or name == service)
-
-    def operations(self) -> Counter[str]:
-        return Counter(f"{service}:{operation}" for service, operation in self.calls)
-
-
 @pytest.fixture
 def aws_calls() -> AwsCalls:
+    """The service clients cached by earlier fixtures are rebuilt, on the counted session."""
+    services.reset()
     return AwsCalls()
+
+
+@pytest.fixture(scope="package")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
+    """``python -m local`` for one tier; at the end it must stop on SIGTERM with exit code 0."""
+    with running(tmp_path_factory.mktemp("stack"), "stack") as process:
+        yield process
+        assert process.terminate() == 0, process.output()

@@ -7,8 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LOCAL_HOST, Visit
-from tests.e2e.conftest import LocalProcess
+from local.process import LocalProcess
+from tests.browser.pages import LOCAL_HOST, Visit
 
 RENDER_TIMEOUT_MS = 30_000
 EXPECTED_CSP = (

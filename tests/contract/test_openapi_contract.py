@@ -6,7 +6,7 @@ holds the stack's shutdown, so neither is reported under an expected failure.
 
 from __future__ import annotations
 
-from tests.contract.conftest import ContractRun
+from tests.contract.schemathesis_cli import ContractRun
 
 # Lines of a report are cut to this length: generated query strings run to kilobytes.
 REPORT_LINE_LIMIT = 300

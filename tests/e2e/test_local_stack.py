@@ -16,8 +16,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from local.stack import curl_lines
-from tests.e2e.conftest import ROOT, SKIP_DDBLOCAL_ENV, EventLog, LocalProcess, running, wait_until
+from local.__main__ import curl_lines
+from local.process import LocalProcess, running
+from tests.e2e.conftest import ROOT, SKIP_DDBLOCAL_ENV
+from tests.e2e.emulator import EventLog, wait_until
 
 
 def unique(prefix: str) -> str:

@@ -9,7 +9,7 @@ import httpx
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import LocalProcess
+from local.process import LocalProcess
 
 ROUTES = ["/v1/feedback", "/v1/tokens"]
 bodies = (

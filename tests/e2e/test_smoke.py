@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT, LocalProcess, emulator_client
+from local.process import LocalProcess
+from tests.e2e.conftest import ROOT
+from tests.e2e.emulator import emulator_client
 
 STEPS = [
     "health",

@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import SKIP_DDBLOCAL_ENV, EventLog, emulator_client, running, wait_until
+from local.process import running
+from tests.e2e.conftest import SKIP_DDBLOCAL_ENV
+from tests.e2e.emulator import EventLog, emulator_client, wait_until
 
 
 def expired_event(log: EventLog, source: str, run_id: str) -> dict[str, Any] | None:

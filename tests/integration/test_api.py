@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -17,10 +18,11 @@ from feedback_core.apikeys import ApiKeyStore, hash_key
 from feedback_core.aws import dynamodb
 from feedback_core.events import build_event
 from feedback_core.stats import record_delta
+from local.functions import LambdaContext, lambda_context
 from local.streams import StreamReader
 from tests.conftest import AwsCalls
-from tests.integration.conftest import Api
-from tests.support.handlers import FakeLambdaContext, http_event, load_function
+from tests.integration.api import Api
+from tests.support.handlers import http_event, load_function
 
 
 def test_submit_update_read_retract(api: Api, full_key: str) -> None:
@@ -103,7 +105,6 @@ def test_expired_token_costs_no_aws_call(
     api: Api, full_key: str, aws_calls: AwsCalls, monkeypatch: Any
 ) -> None:
     token = api.token(full_key, ttl_seconds=1)
-    api.use_function("submit_feedback")
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 5)
     aws_calls.reset()
@@ -187,7 +188,6 @@ def test_a_key_never_sees_another_projects_data(api: Api, full_key: str) -> None
 def test_a_header_that_cannot_hold_a_key_is_denied_by_shape_alone(
     api: Api, full_key: str, aws_calls: AwsCalls, authorization: str
 ) -> None:
-    api.use_function("authorizer")
     services.reset()  # clients made from here on are counted
     aws_calls.reset()
     assert api.authorize(authorization) is None  # API Gateway answers 403 {"message": "Forbidden"}
@@ -262,14 +262,14 @@ def test_admin_removal_and_erasure(api: Api, full_key: str) -> None:
     assert anonymous.status == 422
 
 
-class ShrinkingLambdaContext(FakeLambdaContext):
+@dataclass
+class ShrinkingLambdaContext(LambdaContext):
     """A Lambda context whose remaining time drops by `step_ms` at each look, like a slow request's."""
 
-    def __init__(self, remaining_ms: int, step_ms: int) -> None:
-        super().__init__(function_name="admin")
-        self.remaining_ms, self.step_ms = remaining_ms, step_ms
+    remaining_ms: int = 0
+    step_ms: int = 0
 
-    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+    def get_remaining_time_in_millis(self) -> int:
         self.remaining_ms -= self.step_ms
         return self.remaining_ms
 
@@ -279,12 +279,13 @@ def test_erasure_of_a_heavy_user_answers_202_until_complete(api: Api, full_key: 
         api.submit(api.token(full_key, run_id=f"heavy-{index}", user_id="heavy"), {"outcome": "positive"})
     context = api.authorize(f"Bearer {full_key}")
     event = http_event("erase_user_feedback", path_params={"user_id": "heavy"}, authorizer=context)
-    api.use_function("admin")
     handler = load_function("admin").lambda_handler
     answers = []
     while not answers or answers[-1]["statusCode"] == 202:
         # 6 s of the function's timeout left, 1 s spent per look: two records per request, then 202
-        answers.append(handler(event, ShrinkingLambdaContext(remaining_ms=6000, step_ms=1000)))
+        context = ShrinkingLambdaContext(**vars(lambda_context("admin")), remaining_ms=6000, step_ms=1000)
+        with api.environment("admin"):
+            answers.append(handler(event, context))
         assert len(answers) <= 6, answers
     bodies = [json.loads(answer["body"]) for answer in answers]
     assert [answer["statusCode"] for answer in answers] == [202] * (len(answers) - 1) + [200]

@@ -8,8 +8,7 @@ from typing import Any
 import boto3
 
 from local.streams import StreamReader
-from tests.integration.conftest import Api
-from tests.support.handlers import FakeLambdaContext, load_function
+from tests.integration.api import Api
 
 
 def queue_for(sqs: Any, name: str) -> tuple[str, str]:
@@ -31,13 +30,11 @@ def run_stream_functions(api: Api, reader: StreamReader, stats_deliveries: int =
     """What the two event source mappings do: each batch to publish_events, then to stats (more than once
     with `stats_deliveries`: Lambda delivers at least once, and a second delivery must change nothing)."""
     for shard_id, records in reader.poll().items():
-        api.use_function("publish_events")
-        published = load_function("publish_events").lambda_handler({"Records": records}, FakeLambdaContext())
+        published = api.function("publish_events").invoke({"Records": records})
         assert published == {"batchItemFailures": []}
-        api.use_function("stats")
         window = {"Records": records, "shardId": shard_id, "state": {}, "isFinalInvokeForWindow": False}
         for _delivery in range(stats_deliveries):
-            stats = load_function("stats").lambda_handler(window, FakeLambdaContext())
+            stats = api.function("stats").invoke(window)
             assert stats["batchItemFailures"] == []
 
 

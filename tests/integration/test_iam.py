@@ -41,7 +41,7 @@ import json
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -55,13 +55,15 @@ import pytest
 from botocore import xform_name
 from moto import mock_aws
 
+from feedback_core import services
 from feedback_core.models import TokenRequest
 from feedback_core.tokens import TokenIssuer
+from local.harness import Harness, TemplateFunction
 from local.streams import StreamReader
-from tests.integration.conftest import FUNCTIONS, PARAMETERS, Api, detach_moto_stream_invocations
+from tests.integration.api import FUNCTIONS, PARAMETERS, Api
 from tests.integration.test_events import run_stream_functions
 from tests.support.cloud import Stack, deploy_stack, load_template
-from tests.support.handlers import ROOT, load_function
+from tests.support.handlers import ROOT
 
 # ---------------------------------------------------------------------------------------- AWS's rules
 
@@ -207,6 +209,7 @@ class CallRecorder:
     triggers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     """Per function, what invoked it: the route key, "authorizer", or the event source of the records."""
     _running: str | None = None
+    _previous: str | None = None
     pending_failures: list[tuple[str, str]] = field(default_factory=list)
 
     def fail_one_entry_once(self, service: str, operation: str) -> None:
@@ -218,7 +221,9 @@ class CallRecorder:
         return [call for call in self.calls if call.function == function]
 
     @contextmanager
-    def installed(self, functions: Iterable[str]) -> Iterator[CallRecorder]:
+    def installed(
+        self, registry: dict[str, TemplateFunction], functions: Iterable[str]
+    ) -> Iterator[CallRecorder]:
         original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009
         recorder = self
 
@@ -243,29 +248,38 @@ class CallRecorder:
                 _fail_first_entry(model.service_name, operation, response)
             return response
 
-        modules = {name: load_function(name) for name in functions}
-        handlers = {name: getattr(module, "lambda_handler") for name, module in modules.items()}  # noqa: B009
-        for name, module in modules.items():
-            setattr(module, "lambda_handler", self._handler(name, handlers[name]))  # noqa: B010
+        originals = {name: registry[FUNCTIONS[name]] for name in functions}
+        for name, function in originals.items():
+            registry[FUNCTIONS[name]] = _Recorded(function.function, function.environment, self, name)
         setattr(botocore.client.BaseClient, "_make_api_call", recorded)  # noqa: B010 (the one hook)
         try:
             yield self
         finally:
             setattr(botocore.client.BaseClient, "_make_api_call", original)  # noqa: B010
-            for name, module in modules.items():
-                setattr(module, "lambda_handler", handlers[name])  # noqa: B010
+            registry.update({FUNCTIONS[name]: function for name, function in originals.items()})
 
-    def _handler(self, function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-        def running(event: dict[str, Any], context: Any) -> Any:
-            assert self._running is None, f"{function} invoked while {self._running} runs"
-            self.triggers[function].add(_trigger(event))
-            self._running = function
-            try:
-                return handler(event, context)
-            finally:
-                self._running = None
 
-        return running
+@dataclass
+class _Recorded(TemplateFunction):
+    """The function, its invocations attributed to it by the recorder."""
+
+    recorder: CallRecorder | None = None
+    function_name: str = ""
+
+    def invoke(self, event: Any) -> Any:
+        recorder = self.recorder
+        assert recorder is not None
+        name = self.function_name
+        assert recorder._running is None, f"{name} invoked while {recorder._running} runs"
+        if recorder._previous != name:
+            services.reset()  # in Lambda, nothing another function cached is in this function's process
+        recorder._previous = name
+        recorder.triggers[name].add(_trigger(event))
+        recorder._running = name
+        try:
+            return super().invoke(event)
+        finally:
+            recorder._running = None
 
 
 def _fail_first_entry(service: str, operation: str, response: dict[str, Any]) -> None:
@@ -863,9 +877,9 @@ def template_triggers() -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def recorder() -> Iterator[CallRecorder]:
+def recorder(harness: Harness) -> Iterator[CallRecorder]:
     """Installed inside the strict AWS layer (``strict_aws``, set up first), removed before it."""
-    with CallRecorder().installed(FUNCTIONS) as installed:
+    with CallRecorder().installed(harness.functions, FUNCTIONS) as installed:
         yield installed
 
 
@@ -1042,7 +1056,7 @@ def test_only_the_issuer_role_can_sign_tokens(stack: Stack) -> None:
     assert not boto3.client("kms").list_grants(KeyId=key_arn)["Grants"]
 
 
-def test_retired_token_keys_are_read_as_granted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retired_token_keys_are_read_as_granted() -> None:
     """With PreviousTokenKeyIds, the verifiers read retired keys' public keys through the conditional
     IAM policy (the retired key's own policy delegates to the account); nothing else is added."""
     verifiers = ("submit_feedback", "meta")
@@ -1052,13 +1066,12 @@ def test_retired_token_keys_are_read_as_granted(monkeypatch: pytest.MonkeyPatch)
         stack = deploy_stack(
             stack_name="feedback-rotated", parameters={**PARAMETERS, "PreviousTokenKeyIds": retired}
         )
-        detach_moto_stream_invocations(stack)
-        api = Api(stack, monkeypatch)
+        api = Api(Harness(stack).serve_api())
         old_token = TokenIssuer(kms, retired, stack.name, 3600).issue(
             "acme", TokenRequest(run_id="run-1", user_id="dana")
         )
         current_token = api.token(api.create_key("acme"), run_id="run-1", user_id="erin")
-        with CallRecorder().installed(verifiers) as recorder:
+        with CallRecorder().installed(api.harness.functions, verifiers) as recorder:
             assert api.submit(old_token.feedback_token, {"outcome": "positive"}).status == 201
             assert api.submit(current_token, {"outcome": "negative"}).status == 201
             jwks = api.call("meta", "jwks")

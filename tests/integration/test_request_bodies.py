@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from feedback_core.http import MAX_JSON_DEPTH
-from tests.integration.conftest import Api
-from tests.support.handlers import HttpResult, http_event, invoke_http
+from tests.integration.api import Api
+from tests.support.handlers import HttpResult, http_event
 
 BODY_ROUTES = ["submit_feedback", "issue_token"]
 
@@ -146,8 +146,7 @@ def test_malformed_json_is_400(api: Api, full_key: str) -> None:
 def test_a_base64_body_that_does_not_decode_is_400(api: Api, full_key: str) -> None:
     request = http_event("submit_feedback", headers={"x-feedback-token": api.token(full_key)})
     request |= {"body": "!!not base64!!", "isBase64Encoded": True}
-    api.use_function("submit_feedback")
-    assert_error(invoke_http("submit_feedback", request), 400, "bad_request", "base64", request["body"])
+    assert_error(api.invoke("submit_feedback", request), 400, "bad_request", "base64", request["body"])
 
 
 def test_no_body_on_a_body_route_is_a_readable_422(api: Api, full_key: str) -> None:

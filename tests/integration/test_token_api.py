@@ -12,7 +12,7 @@ from feedback_core import services
 from feedback_core.models import MAX_CONTEXT_BYTES, json_size
 from feedback_core.tokens import MAX_TOKEN_LENGTH
 from tests.conftest import AwsCalls
-from tests.integration.conftest import Api
+from tests.integration.api import Api
 from tests.unit.test_token_limits import largest_that_issues
 
 MAX_CONTEXT_CHARS = MAX_CONTEXT_BYTES - json_size({"note": ""})

@@ -25,7 +25,7 @@ from local.gateway import (
     build_event,
     translate_response,
 )
-from tests.local.conftest import FakeFunction, GatewayUnderTest
+from tests.local.fakes import FakeFunction, GatewayUnderTest
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 HTTP_SAMPLES = sorted(EVENTS.glob("http_*.json"))

@@ -20,7 +20,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from local.gateway import MAX_BODY_BYTES, MAX_REQUEST_HEAD_BYTES, ApiDefinition, Gateway, GatewayServer
-from tests.local.conftest import FakeFunction, GatewayUnderTest
+from tests.local.fakes import FakeFunction, GatewayUnderTest
 
 ORIGIN = "http://localhost:3000"
 HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

@@ -17,7 +17,7 @@ from moto import mock_aws
 from local.cloud import Stack
 from local.pollers import MappingConfig, StreamPoller, sqs_or_sns_sender
 from tests.conftest import TEST_ENV
-from tests.local.conftest import FakeFunction
+from tests.local.fakes import FakeFunction
 
 
 @dataclass

@@ -34,10 +34,10 @@ from feedback_core.models import (
     json_size,
 )
 from feedback_core.streams import publish_batch
-from tests.streams.conftest import Pipeline
+from local.functions import lambda_context
+from tests.streams.pipeline import Pipeline
 from tests.streams.test_events import feedback_records
 from tests.support.aws_limits import StrictAws, event_entry_size, sns_message_size
-from tests.support.handlers import FakeLambdaContext
 
 ASTRAL = "\U0001f600"
 """4 bytes of UTF-8 (12 as a JSON \\u escape pair): the most a printable character can cost."""
@@ -122,7 +122,7 @@ def test_stream_batches_of_maximum_size_records_are_published_within_the_limits(
         (records,) = pipeline.poll().values()
         records = feedback_records(records)
         assert len(records) == 30
-        response = publish_batch({"Records": records}, FakeLambdaContext(), pipeline.publisher, "full")
+        response = publish_batch({"Records": records}, lambda_context(), pipeline.publisher, "full")
         assert response == {"batchItemFailures": []}
         delivered += records
 
@@ -153,7 +153,7 @@ def test_the_largest_possible_record_makes_an_event_one_call_can_carry(
     assert bus_entry.size < MAX_PUT_EVENTS_BYTES * 0.85
     assert topic_entry.size < MAX_SNS_BATCH_BYTES * 0.85
 
-    response = publish_batch({"Records": [modify]}, FakeLambdaContext(), pipeline.publisher, "full")
+    response = publish_batch({"Records": [modify]}, lambda_context(), pipeline.publisher, "full")
     assert response == {"batchItemFailures": []}
     assert strict_aws.refusals == []
     (on_bus,) = pipeline.bus_events()
@@ -195,7 +195,7 @@ def test_an_event_too_large_for_any_call_is_reported_for_the_dead_letter_queue(
     monkeypatch.setattr(events.logger, "error", lambda message, extra: logged.append((message, extra)))
 
     response = publish_batch(
-        {"Records": [records[0], huge, *records[2:]]}, FakeLambdaContext(), pipeline.publisher, "full"
+        {"Records": [records[0], huge, *records[2:]]}, lambda_context(), pipeline.publisher, "full"
     )
 
     assert response == {"batchItemFailures": [{"itemIdentifier": huge["dynamodb"]["SequenceNumber"]}]}
@@ -247,7 +247,7 @@ def test_publisher_splits_calls_by_entry_count_and_bytes(pipeline: Pipeline) -> 
     publisher = Publisher(
         CountingBus(), CountingTopic(), "feedback", pipeline.publisher.topic_arn, sleep=lambda _: None
     )  # type: ignore[arg-type]
-    assert publish_batch({"Records": records}, FakeLambdaContext(), publisher, "full") == {
+    assert publish_batch({"Records": records}, lambda_context(), publisher, "full") == {
         "batchItemFailures": []
     }
     assert len(calls["bus"]) == 2  # small events: the 10-entry rule splits them

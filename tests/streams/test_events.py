@@ -17,8 +17,8 @@ from feedback_core.events import SOURCE, Publisher
 from feedback_core.models import ListQuery
 from feedback_core.stats import StatsQuery, StatsStore, contribution, merge
 from feedback_core.streams import apply_stats_batch, publish_batch
-from tests.streams.conftest import Pipeline
-from tests.support.handlers import FakeLambdaContext
+from local.functions import lambda_context
+from tests.streams.pipeline import Pipeline
 
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
@@ -224,7 +224,7 @@ def test_partial_publish_failures_are_retried_entry_by_entry(pipeline: Pipeline)
     )  # type: ignore[arg-type]
     (records,) = pipeline.poll().values()
     records = feedback_records(records)
-    assert publish_batch({"Records": records}, FakeLambdaContext(), publisher, "full") == {
+    assert publish_batch({"Records": records}, lambda_context(), publisher, "full") == {
         "batchItemFailures": []
     }
 
@@ -268,7 +268,7 @@ def test_what_still_fails_is_reported_for_retry(pipeline: Pipeline) -> None:
         pipeline.publisher.topic_arn,
         sleep=lambda _: None,
     )  # type: ignore[arg-type]
-    response = publish_batch({"Records": records}, FakeLambdaContext(), publisher, "full")
+    response = publish_batch({"Records": records}, lambda_context(), publisher, "full")
     assert response == {"batchItemFailures": [{"itemIdentifier": records[1]["dynamodb"]["SequenceNumber"]}]}
 
 
@@ -279,7 +279,7 @@ def test_a_poison_record_is_reported_and_the_rest_published(pipeline: Pipeline) 
     poison = copy.deepcopy(records[1])
     poison["eventName"] = "TRUNCATE"
     response = publish_batch(
-        {"Records": [records[0], poison, records[2]]}, FakeLambdaContext(), pipeline.publisher, "full"
+        {"Records": [records[0], poison, records[2]]}, lambda_context(), pipeline.publisher, "full"
     )
     assert response == {"batchItemFailures": [{"itemIdentifier": poison["dynamodb"]["SequenceNumber"]}]}
     assert len(pipeline.bus_events()) == 2

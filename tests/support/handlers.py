@@ -6,32 +6,17 @@ import base64
 import copy
 import json
 import sys
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from local.functions import import_file
+from local.functions import import_file, lambda_context
 from tests.support.aws_limits import LAMBDA_MAX_RESPONSE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 FUNCTIONS = ROOT / "functions"
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes of the Lambda context object that Powertools reads."""
-
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
 
 
 def load_function(name: str) -> ModuleType:
@@ -93,14 +78,23 @@ class HttpResult:
     headers: dict[str, str]
     body: Any
 
+    @classmethod
+    def parse(cls, status: int, headers: dict[str, str], text: str) -> HttpResult:
+        """Headers lowercased; a JSON body decoded."""
+        headers = {key.lower(): value for key, value in headers.items()}
+        body = json.loads(text) if text and "json" in headers.get("content-type", "") else text
+        return cls(status, headers, body)
 
-def invoke_http(function: str, event: dict[str, Any]) -> HttpResult:
-    response = load_function(function).lambda_handler(event, FakeLambdaContext(function_name=function))
+
+def http_result(response: dict[str, Any]) -> HttpResult:
+    """A handler's HTTP API response, checked against Lambda's response size limit."""
     size = len(json.dumps(response).encode())
-    assert size <= LAMBDA_MAX_RESPONSE_BYTES, f"{function} answered {size} bytes; Lambda refuses over 6 MB"
+    assert size <= LAMBDA_MAX_RESPONSE_BYTES, f"the handler answered {size} bytes; Lambda refuses over 6 MB"
     text = response.get("body") or ""
     if response.get("isBase64Encoded"):
         text = base64.b64decode(text).decode()
-    headers = {key.lower(): value for key, value in (response.get("headers") or {}).items()}
-    body = json.loads(text) if text and "json" in headers.get("content-type", "") else text
-    return HttpResult(status=response["statusCode"], headers=headers, body=body)
+    return HttpResult.parse(response["statusCode"], response.get("headers") or {}, text)
+
+
+def invoke_http(function: str, event: dict[str, Any]) -> HttpResult:
+    return http_result(load_function(function).lambda_handler(event, lambda_context(function)))

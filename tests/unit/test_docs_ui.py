@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.handlers import ROOT, FakeLambdaContext, HttpResult, http_event, invoke_http, load_function
+from local.functions import lambda_context
+from tests.support.handlers import ROOT, HttpResult, http_event, invoke_http, load_function
 
 DOCS_UI = ROOT / "functions" / "meta" / "docs_ui"
 MANIFEST = json.loads((DOCS_UI / "manifest.json").read_text())
@@ -66,7 +67,7 @@ def asset(name: str, *, version: str | None = None, accept_encoding: str | None 
     )
     if version is None:
         event.pop("queryStringParameters")
-    response: dict[str, Any] = load_function("meta").lambda_handler(event, FakeLambdaContext("meta"))
+    response: dict[str, Any] = load_function("meta").lambda_handler(event, lambda_context("meta"))
     return response
 
 
@@ -204,5 +205,5 @@ def test_files_outside_the_manifest_are_404(name: str) -> None:
 def test_sample_event_is_an_asset_request() -> None:
     sample = json.loads((ROOT / "events" / "http_docs_asset.json").read_text())
     assert sample["pathParameters"]["asset"] in MANIFEST["files"]
-    response = load_function("meta").lambda_handler(http_event("docs_asset"), FakeLambdaContext("meta"))
+    response = load_function("meta").lambda_handler(http_event("docs_asset"), lambda_context("meta"))
     assert response["statusCode"] == 200

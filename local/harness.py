@@ -1,0 +1,108 @@
+"""The template in this process: deployed in the AWS emulator, its real functions, and the gateway's
+``handle`` serving its HTTP API without a socket (the local stack adds the server, pollers and sweeper)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from feedback_core.settings import function_environment
+from local.cloud import Stack, deploy_stack
+from local.functions import LocalFunction
+from local.gateway import ApiDefinition, Gateway, HttpRequest, HttpResponse
+
+log = logging.getLogger("local.harness")
+
+REGION = "us-east-1"
+
+
+@dataclass
+class TemplateFunction:
+    """A loaded function invoked with the environment its deployed configuration gives it."""
+
+    function: LocalFunction
+    environment: dict[str, str]
+
+    @property
+    def arn(self) -> str:
+        return self.function.arn
+
+    def invoke(self, event: Any) -> Any:
+        with function_environment(self.environment):
+            return self.function.invoke(event)
+
+
+class Harness:
+    """The deployed stack's functions and the gateway routing to them (once :meth:`serve_api` ran); with
+    ``table_names`` (logical id -> DynamoDB Local's table), the functions' environments name those tables."""
+
+    def __init__(
+        self, stack: Stack, table_names: Mapping[str, str] | None = None, gateway: Gateway | None = None
+    ) -> None:
+        self.stack = stack
+        tables = {lid: stack.resources[lid] for lid in stack.resources_of_type("AWS::DynamoDB::Table")}
+        self.table_names = {**tables, **(table_names or {})}
+        renamed = {stack.resources[lid]: name for lid, name in self.table_names.items()}
+        self.gateway = gateway if gateway is not None else Gateway()
+        self.functions: dict[str, TemplateFunction] = {}
+        for logical_id in stack.resources_of_type("AWS::Lambda::Function"):
+            code = stack.code.get(logical_id)
+            if code is None:
+                log.warning("%s has no local code folder: not served", logical_id)
+                continue
+            function = LocalFunction.from_configuration(
+                logical_id, code, stack.function_configuration(logical_id)
+            )
+            function.load()
+            environment = stack.function_environment(logical_id)
+            self.functions[logical_id] = TemplateFunction(
+                function, {name: renamed.get(value, value) for name, value in environment.items()}
+            )
+
+    def shared_variables(self) -> dict[str, str]:
+        """The Powertools variables all functions share: process-wide, as Powertools reads ``os.environ``."""
+        items = [set(function.environment.items()) for function in self.functions.values()]
+        return {name: value for name, value in set.intersection(*items) if name.startswith("POWERTOOLS_")}
+
+    def serve_api(self) -> Harness:
+        """Gives the gateway the stack's HTTP API: its routes answer from then on."""
+        by_arn = {function.arn: logical_id for logical_id, function in self.functions.items()}
+        self.gateway.configure(api_definition(self.stack, by_arn), self.functions)
+        return self
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return self.gateway.handle(request)
+
+
+@contextmanager
+def in_process(stack_name: str, parameters: Mapping[str, Any] | None = None) -> Iterator[Harness]:
+    """The template deployed in moto's in-process mock (``mock_aws``), serving its API."""
+    from moto import mock_aws  # noqa: PLC0415 (only where the emulator runs in-process)
+
+    with mock_aws():
+        yield Harness(deploy_stack(stack_name=stack_name, parameters=parameters)).serve_api()
+
+
+def api_definition(stack: Stack, functions_by_arn: Mapping[str, str]) -> ApiDefinition:
+    """The gateway's view of the stack's HTTP API (resolved OpenAPI body and ``$default`` stage);
+    ``functions_by_arn`` maps the functions' ARNs to their logical ids."""
+    apis = stack.resources_of_type("AWS::ApiGatewayV2::Api")
+    if not apis:
+        raise RuntimeError("the template has no HTTP API")
+    if len(apis) > 1:
+        log.warning("the template has %d HTTP APIs: serving %s only", len(apis), apis[0])
+    physical = stack.resources[apis[0]]
+    stages = [stack.resolved.get(lid, {}) for lid in stack.resources_of_type("AWS::ApiGatewayV2::Stage")]
+    stage = next((properties for properties in stages if properties.get("ApiId") == physical), None)
+    account = next(iter(functions_by_arn), "arn:aws:lambda:us-east-1:123456789012:").split(":")[4]
+    return ApiDefinition.from_openapi(
+        stack.resolved[apis[0]]["Body"],
+        functions_by_arn,
+        api_id=physical,
+        account_id=account,
+        region=REGION,
+        stage=stage,
+    )
