@@ -1,11 +1,12 @@
-"""The template's Lambda functions, run in this process: their real handler modules, one at a time.
+"""The template's Lambda functions, run in this process: their real handler modules, concurrently.
 
-Each function is loaded from its code folder (``CodeUri``) and ``Handler`` by file path, under a module
-name of its own (every handler file is called ``app.py``). Lambda runs one invocation at a time per
-execution environment, and the handlers rely on it: Powertools' resolver keeps ``current_event`` in
-module state, and here all functions also share Powertools' process-wide logger, metrics and tracer.
-So invocations are serialised, all functions together (:data:`INVOCATION_LOCK`); the gateway and the
-pollers still accept and read concurrently.
+Lambda runs one invocation at a time per execution environment, and the handlers rely on it (Powertools'
+resolver keeps ``current_event`` in module state). So each :class:`LocalFunction` keeps a pool of
+execution environments, each its own import of the handler file (every handler file is called
+``app.py``, so each import gets a module name of its own): concurrent invocations of one function run in
+different environments, and different functions never wait for each other. Each invocation sees the
+environment the template gives its function through ``feedback_core.settings.function_environment``
+(``os.environ`` holds only what every function shares).
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from feedback_core.settings import function_environment
+
 log = logging.getLogger("local.functions")
 
 Handler = Callable[[Any, Any], Any]
-INVOCATION_LOCK = threading.Lock()
-"""Held during every invocation (a handler must not call the local API and wait for it)."""
+MAX_ENVIRONMENTS = 8
+"""Execution environments per function: invocations beyond this many at once wait for a free one."""
 
 
 class FunctionError(RuntimeError):
@@ -89,15 +93,26 @@ class LocalFunction:
     timeout: int = 3
     memory: int = 128
     log_group: str = ""
-    _callable: Handler | None = field(default=None, repr=False)
+    environment: dict[str, str] | None = None
+    """The function's variables (None: run with ``os.environ``, for hand-made test functions)."""
+    max_environments: int = MAX_ENVIRONMENTS
+    _idle: list[Handler] = field(default_factory=list, repr=False)
+    _created: int = field(default=0, repr=False)
+    _available: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     @classmethod
     def from_configuration(
-        cls, logical_id: str, code_dir: Path, configuration: Mapping[str, Any]
+        cls,
+        logical_id: str,
+        code_dir: Path,
+        configuration: Mapping[str, Any],
+        environment: Mapping[str, str] | None = None,
     ) -> LocalFunction:
-        """From Lambda's GetFunctionConfiguration answer and the function's code folder."""
+        """From Lambda's GetFunctionConfiguration answer and the function's code folder; ``environment``
+        replaces the configuration's variables (e.g. tables renamed to DynamoDB Local's)."""
         logging_config = configuration.get("LoggingConfig") or {}
         name = str(configuration["FunctionName"])
+        variables = configuration.get("Environment", {}).get("Variables", {})
         return cls(
             logical_id=logical_id,
             name=name,
@@ -107,22 +122,43 @@ class LocalFunction:
             timeout=int(configuration.get("Timeout") or 3),
             memory=int(configuration.get("MemorySize") or 128),
             log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{name}"),
+            environment=dict(environment if environment is not None else variables),
         )
 
-    def load(self) -> Handler:
-        """Imports the handler module (once) and returns the handler function."""
-        if self._callable is None:
-            module_path, _, function = self.handler.rpartition(".")
-            if not module_path or not function:
-                raise ValueError(f"{self.logical_id}: Handler {self.handler!r} is not <module>.<function>")
-            file = self.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-            module_name = "local_function_" + re.sub(r"\W", "_", f"{self.logical_id}_{module_path}")
-            module = sys.modules.get(module_name) or import_file(module_name, file)
-            handler = getattr(module, function, None)
-            if not callable(handler):
-                raise ValueError(f"{self.logical_id}: {file} has no function {function}")
-            self._callable = handler
-        return self._callable
+    def load(self) -> None:
+        """Creates the first execution environment now (a broken handler fails at start, not at a request)."""
+        with self._available:
+            if self._created == 0:
+                self._idle.append(self._new_environment())
+
+    def _new_environment(self) -> Handler:
+        module_path, _, function = self.handler.rpartition(".")
+        if not module_path or not function:
+            raise ValueError(f"{self.logical_id}: Handler {self.handler!r} is not <module>.<function>")
+        file = self.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
+        module_name = "local_function_" + re.sub(
+            r"\W", "_", f"{self.logical_id}_{module_path}_{self._created}"
+        )
+        module = sys.modules.get(module_name) or import_file(module_name, file)
+        handler = getattr(module, function, None)
+        if not callable(handler):
+            raise ValueError(f"{self.logical_id}: {file} has no function {function}")
+        self._created += 1
+        return handler  # type: ignore[no-any-return]
+
+    @contextmanager
+    def _environment(self) -> Iterator[Handler]:
+        """An idle execution environment (a new one while fewer than ``max_environments`` exist)."""
+        with self._available:
+            while not self._idle and self._created >= self.max_environments:
+                self._available.wait()
+            handler = self._idle.pop() if self._idle else self._new_environment()
+        try:
+            yield handler
+        finally:
+            with self._available:
+                self._idle.append(handler)
+                self._available.notify()
 
     def context(self) -> LambdaContext:
         return LambdaContext(
@@ -142,8 +178,8 @@ class LocalFunction:
         The function's ``Timeout`` is given to the handler through the context but is not enforced
         (a thread cannot be stopped); an invocation that overran it is logged.
         """
-        handler = self.load()
-        with INVOCATION_LOCK:
+        variables = nullcontext() if self.environment is None else function_environment(self.environment)
+        with self._environment() as handler, variables:
             context = self.context()
             started = time.monotonic()
             try:
@@ -175,24 +211,3 @@ def import_file(module_name: str, file: Path) -> ModuleType:
         del sys.modules[module_name]
         raise
     return module
-
-
-def merged_environment(environments: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """The union of the functions' environments; a variable two functions set differently is an error.
-
-    All handlers share this process, and ``feedback_core`` reads its settings once per process, so
-    they run with one environment. The template gives each function only the variables it needs,
-    and shared names (``FEEDBACK_TABLE``, ``TOKEN_ISSUER``, ...) have the same value everywhere.
-    """
-    merged: dict[str, str] = {}
-    owners: dict[str, str] = {}
-    for logical_id, environment in environments.items():
-        for name, value in environment.items():
-            if name in merged and merged[name] != value:
-                raise ValueError(
-                    f"{owners[name]} and {logical_id} set {name} differently ({merged[name]!r} and "
-                    f"{value!r}); the local stack runs every function in one process with one environment"
-                )
-            merged[name] = value
-            owners.setdefault(name, logical_id)
-    return merged

@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-from feedback_core.settings import function_environment
 from local.cloud import Stack, deploy_stack
 from local.functions import LocalFunction
 from local.gateway import ApiDefinition, Gateway, HttpRequest, HttpResponse
@@ -17,22 +15,6 @@ from local.gateway import ApiDefinition, Gateway, HttpRequest, HttpResponse
 log = logging.getLogger("local.harness")
 
 REGION = "us-east-1"
-
-
-@dataclass
-class TemplateFunction:
-    """A loaded function invoked with the environment its deployed configuration gives it."""
-
-    function: LocalFunction
-    environment: dict[str, str]
-
-    @property
-    def arn(self) -> str:
-        return self.function.arn
-
-    def invoke(self, event: Any) -> Any:
-        with function_environment(self.environment):
-            return self.function.invoke(event)
 
 
 class Harness:
@@ -47,24 +29,25 @@ class Harness:
         self.table_names = {**tables, **(table_names or {})}
         renamed = {stack.resources[lid]: name for lid, name in self.table_names.items()}
         self.gateway = gateway if gateway is not None else Gateway()
-        self.functions: dict[str, TemplateFunction] = {}
+        self.functions: dict[str, LocalFunction] = {}
         for logical_id in stack.resources_of_type("AWS::Lambda::Function"):
             code = stack.code.get(logical_id)
             if code is None:
                 log.warning("%s has no local code folder: not served", logical_id)
                 continue
+            environment = stack.function_environment(logical_id)
             function = LocalFunction.from_configuration(
-                logical_id, code, stack.function_configuration(logical_id)
+                logical_id,
+                code,
+                stack.function_configuration(logical_id),
+                {name: renamed.get(value, value) for name, value in environment.items()},
             )
             function.load()
-            environment = stack.function_environment(logical_id)
-            self.functions[logical_id] = TemplateFunction(
-                function, {name: renamed.get(value, value) for name, value in environment.items()}
-            )
+            self.functions[logical_id] = function
 
     def shared_variables(self) -> dict[str, str]:
         """The Powertools variables all functions share: process-wide, as Powertools reads ``os.environ``."""
-        items = [set(function.environment.items()) for function in self.functions.values()]
+        items = [set((function.environment or {}).items()) for function in self.functions.values()]
         return {name: value for name, value in set.intersection(*items) if name.startswith("POWERTOOLS_")}
 
     def serve_api(self) -> Harness:

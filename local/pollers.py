@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
 import uuid
 from collections import deque
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from local.functions import FunctionError, Invocable
 from local.streams import StreamReader
+from local.worker import PeriodicWorker
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
@@ -143,10 +143,9 @@ class Counters:
     invocations: int = 0
     records_done: int = 0
     failures_sent: int = 0
-    errors: int = 0
 
 
-class StreamPoller:
+class StreamPoller(PeriodicWorker):
     """Polls one stream for one mapping and invokes its function; run it with :meth:`start`."""
 
     def __init__(
@@ -180,36 +179,15 @@ class StreamPoller:
         self.send_failure = send_failure
         self.on_checkpoint = on_checkpoint
         self.swept = swept
-        self.poll_interval = poll_interval
         self.counters = Counters()
         self._clock = clock
         self._shards: dict[str, _Shard] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"poller-{self.config.logical_id}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:
-                self.counters.errors += 1
-                log.exception("%s: polling failed; trying again", self.config.logical_id)
-            self._stop.wait(self.poll_interval)
+        super().__init__(f"poller-{config.logical_id}", poll_interval, immediately=True)
 
     # -- one round
+
+    def tick(self) -> None:
+        self.poll_once()
 
     def poll_once(self) -> None:
         """Reads new records, then sends each shard the batches that are due."""
@@ -224,7 +202,7 @@ class StreamPoller:
                 shard = self._shards.setdefault(shard_id, _Shard(shard_id))
                 shard.buffer.extend(_Buffered(record, now) for record in records)
         for shard in list(self._shards.values()):
-            while not self._stop.is_set() and self._process(shard):
+            while not self.stopping and self._process(shard):
                 pass
 
     def _process(self, shard: _Shard) -> bool:

@@ -28,7 +28,7 @@ from local.harness import REGION, Harness
 from local.persist import checkpoint_saver, restoring
 from local.pollers import MappingConfig, StreamPoller, sqs_or_sns_sender
 from local.state import PersistentState
-from local.taps import create_event_taps, write_credentials
+from local.taps import TapTrimmer, create_event_taps, write_credentials
 from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, ttl_tables
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class LocalStack:
         self.swept = SweptItems()
         """The TTL sweeper's deletions, whose REMOVE records the pollers stamp as DynamoDB's."""
         self.ttl_sweeper: TtlSweeper | None = None
+        self.tap_trimmer: TapTrimmer | None = None
         self.state: PersistentState | None = None
         self.api_key = ""
         self.taps: dict[str, str] = {}
@@ -108,6 +109,8 @@ class LocalStack:
         harness = self.harness = Harness(stack, self._table_names(stack), self.server.gateway)
         self._process_environment(harness)
         self.taps = create_event_taps(stack, self._client("sqs"), self._client("events"), self._client("sns"))
+        self.tap_trimmer = TapTrimmer([self.taps["events_queue_url"], self.taps["sns_queue_url"]])
+        self.tap_trimmer.start()
         self.api_key = self._demo_key(harness.table_names["ApiKeysTable"])
         self._start_pollers(harness)
         self._start_ttl_sweeper(harness)
@@ -225,7 +228,7 @@ class LocalStack:
 
     def _start_pollers(self, harness: Harness) -> None:
         sender = sqs_or_sns_sender(self._client("sqs"), self._client("sns"))
-        functions = {key: f for f in harness.functions.values() for key in (f.function.name, f.arn)}
+        functions = {key: f for f in harness.functions.values() for key in (f.name, f.arn)}
         streams = self._client("dynamodbstreams", self.dynamodb_url)
         for logical_id, properties in harness.stack.event_source_mappings.items():
             config = MappingConfig.from_properties(logical_id, properties)
@@ -310,6 +313,8 @@ class LocalStack:
         ]
         if self.ttl_sweeper is not None:
             steps.append(("TTL sweeper", self.ttl_sweeper.stop))
+        if self.tap_trimmer is not None:
+            steps.append(("tap trimmer", self.tap_trimmer.stop))
         steps += [("poller", poller.stop) for poller in self.pollers]
         if self.state is not None:
             steps.append(("state", self.state.save))

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from local.cloud import Stack
+from local.harness import REGION
+from local.worker import PeriodicWorker
 
 log = logging.getLogger("local.taps")
 
@@ -48,6 +50,39 @@ def create_event_taps(stack: Stack, sqs: Any, events: Any, sns: Any) -> dict[str
     else:
         log.warning("the stack has no EventsTopicArn output: no %s queue", SNS_QUEUE)
     return taps | {"events_queue": EVENTS_QUEUE, "sns_queue": SNS_QUEUE}
+
+
+MAX_UNREAD_TAP_MESSAGES = 100
+
+
+class TapTrimmer(PeriodicWorker):
+    """Keeps each tap queue to its newest :data:`MAX_UNREAD_TAP_MESSAGES` unread messages.
+
+    moto's SendMessage computes the queue's attributes over every message it holds, so a tap nobody reads
+    would make each event delivery of the stack slower as it grows (SQS's own bound, the retention period,
+    moto applies only when someone receives). The queues are trimmed in moto's in-process backend, which
+    the local stack runs.
+    """
+
+    def __init__(self, queue_urls: list[str], interval: float = 1.0) -> None:
+        super().__init__("tap-trimmer", interval)
+        self.queues = [url.rsplit("/", 2)[-2:] for url in queue_urls if url]
+        """(account, queue name) of each tap."""
+        self.dropped = 0
+
+    def tick(self) -> None:
+        from moto.sqs.models import sqs_backends  # noqa: PLC0415 (only with moto in this process)
+
+        for account, name in self.queues:
+            queue = sqs_backends[account][REGION].queues.get(name)
+            if queue is None:
+                continue
+            excess = len(queue._messages) - MAX_UNREAD_TAP_MESSAGES
+            if excess > 0:
+                del queue._messages[:excess]  # in place: a message moto appends meanwhile stays
+                if not self.dropped:
+                    log.info("%s keeps its newest %d unread events", name, MAX_UNREAD_TAP_MESSAGES)
+                self.dropped += excess
 
 
 def write_credentials(path: Path, document: dict[str, Any]) -> None:

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from local.worker import PeriodicWorker
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -163,7 +165,7 @@ class SweptItems:
         return False
 
 
-class TtlSweeper:
+class TtlSweeper(PeriodicWorker):
     """Deletes expired items of the TTL tables every ``interval`` seconds (in a thread, :meth:`start`),
     or once with :meth:`sweep_once`."""
 
@@ -180,30 +182,13 @@ class TtlSweeper:
         self.client = client
         self.tables = list(tables)
         self.swept = swept
-        self.interval = interval
         self.clock = clock
         self.deleted = 0
         """Items deleted since the start (for tests and the log)."""
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("ttl-sweeper", interval if self.tables else 0)
 
-    def start(self) -> None:
-        if self.interval <= 0 or not self.tables:
-            return
-        self._thread = threading.Thread(target=self._run, name="ttl-sweeper", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.sweep_once()
-            except Exception:
-                log.exception("TTL sweep failed; trying again in %.0f s", self.interval)
+    def tick(self) -> None:
+        self.sweep_once()
 
     def sweep_once(self) -> int:
         """Deletes every item expired now; returns how many."""

@@ -11,8 +11,9 @@ from urllib.parse import quote, urlencode
 from feedback_core.apikeys import ApiKeyStore
 from feedback_core.aws import dynamodb
 from feedback_core.settings import function_environment
+from local.functions import LocalFunction
 from local.gateway import HttpRequest
-from local.harness import Harness, TemplateFunction
+from local.harness import Harness
 from tests.support.handlers import ROOT, HttpResult, http_event, http_result, sample_event
 
 FUNCTIONS = {
@@ -47,12 +48,12 @@ class Api:
         self.harness = harness
         self.stack = harness.stack
 
-    def function(self, name: str) -> TemplateFunction:
+    def function(self, name: str) -> LocalFunction:
         return self.harness.functions[FUNCTIONS[name]]
 
     def environment(self, name: str) -> AbstractContextManager[None]:
         """The function's settings, for a test calling its handler itself."""
-        return function_environment(self.function(name).environment)
+        return function_environment(self.function(name).environment or {})
 
     def invoke(self, function: str, event: dict[str, Any]) -> HttpResult:
         return http_result(self.function(function).invoke(event))

@@ -58,7 +58,8 @@ from moto import mock_aws
 from feedback_core import services
 from feedback_core.models import TokenRequest
 from feedback_core.tokens import TokenIssuer
-from local.harness import Harness, TemplateFunction
+from local.functions import LocalFunction
+from local.harness import Harness
 from local.streams import StreamReader
 from tests.integration.api import FUNCTIONS, PARAMETERS, Api
 from tests.integration.test_events import run_stream_functions
@@ -221,9 +222,7 @@ class CallRecorder:
         return [call for call in self.calls if call.function == function]
 
     @contextmanager
-    def installed(
-        self, registry: dict[str, TemplateFunction], functions: Iterable[str]
-    ) -> Iterator[CallRecorder]:
+    def installed(self, registry: dict[str, Any], functions: Iterable[str]) -> Iterator[CallRecorder]:
         original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009
         recorder = self
 
@@ -250,7 +249,7 @@ class CallRecorder:
 
         originals = {name: registry[FUNCTIONS[name]] for name in functions}
         for name, function in originals.items():
-            registry[FUNCTIONS[name]] = _Recorded(function.function, function.environment, self, name)
+            registry[FUNCTIONS[name]] = _Recorded(function, self, name)
         setattr(botocore.client.BaseClient, "_make_api_call", recorded)  # noqa: B010 (the one hook)
         try:
             yield self
@@ -260,11 +259,20 @@ class CallRecorder:
 
 
 @dataclass
-class _Recorded(TemplateFunction):
+class _Recorded:
     """The function, its invocations attributed to it by the recorder."""
 
+    function: LocalFunction
     recorder: CallRecorder | None = None
     function_name: str = ""
+
+    @property
+    def arn(self) -> str:
+        return self.function.arn
+
+    @property
+    def environment(self) -> dict[str, str] | None:
+        return self.function.environment
 
     def invoke(self, event: Any) -> Any:
         recorder = self.recorder
@@ -277,7 +285,7 @@ class _Recorded(TemplateFunction):
         recorder.triggers[name].add(_trigger(event))
         recorder._running = name
         try:
-            return super().invoke(event)
+            return self.function.invoke(event)
         finally:
             recorder._running = None
 

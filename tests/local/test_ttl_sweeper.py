@@ -20,7 +20,7 @@ from feedback_core import services
 from feedback_core.stats import StatsQuery, StatsStore
 from feedback_core.store import FeedbackStore
 from local.cloud import Stack, deploy_stack
-from local.functions import LocalFunction, merged_environment
+from local.functions import LocalFunction
 from local.pollers import MappingConfig, StreamPoller
 from local.ttl import TTL_IDENTITY, SweptItems, TtlSweeper, ttl_tables
 from tests.conftest import TEST_ENV
@@ -107,57 +107,52 @@ def world() -> Iterator[World]:
     with mock.patch.dict(os.environ, TEST_ENV), mock_aws():
         stack = deploy_stack(stack_name="ttl-test", parameters={"RetentionDays": str(RETENTION_DAYS)})
         stream_functions = ("PublishEventsFunction", "StatsFunction")
-        environment = merged_environment(
-            {logical_id: stack.function_environment(logical_id) for logical_id in stream_functions}
+        functions = {
+            logical_id: Recorded(
+                LocalFunction.from_configuration(
+                    logical_id, stack.code[logical_id], stack.function_configuration(logical_id)
+                )
+            )
+            for logical_id in stream_functions
+        }
+        sqs, events = boto3.client("sqs"), boto3.client("events")
+        queue_url = sqs.create_queue(QueueName="ttl-test-events")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        bus = stack.outputs["EventBusName"]
+        events.put_rule(
+            Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["feedback.service"]})
         )
-        with mock.patch.dict(os.environ, environment):
-            services.reset()
-            functions = {
-                logical_id: Recorded(
-                    LocalFunction.from_configuration(
-                        logical_id, stack.code[logical_id], stack.function_configuration(logical_id)
-                    )
-                )
-                for logical_id in stream_functions
-            }
-            sqs, events = boto3.client("sqs"), boto3.client("events")
-            queue_url = sqs.create_queue(QueueName="ttl-test-events")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
-            bus = stack.outputs["EventBusName"]
-            events.put_rule(
-                Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["feedback.service"]})
-            )
-            events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
+        events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
 
-            swept, poll_clock, sweep_clock = SweptItems(), Clock(), Clock()
-            by_name = {function.function.name: function for function in functions.values()}
-            pollers = [
-                StreamPoller(
-                    config,
-                    by_name[config.function_name],
-                    boto3.client("dynamodbstreams"),
-                    swept=swept,
-                    clock=poll_clock,
-                )
-                for config in (
-                    MappingConfig.from_properties(logical_id, properties)
-                    for logical_id, properties in stack.event_source_mappings.items()
-                )
-            ]
-            client = boto3.client("dynamodb")
-            table_names = {
-                logical_id: stack.resources[logical_id]
-                for logical_id in stack.resources_of_type("AWS::DynamoDB::Table")
-            }
-            sweeper = TtlSweeper(client, ttl_tables(stack, table_names), swept, clock=sweep_clock)
-            store = FeedbackStore(client, stack.outputs["FeedbackTableName"], retention_days=RETENTION_DAYS)
-            stats = StatsStore(client, table_names["StatsTable"])
-            yield World(
-                stack, store, stats, sweeper, swept, pollers, functions, poll_clock, sweep_clock, queue_url
+        swept, poll_clock, sweep_clock = SweptItems(), Clock(), Clock()
+        by_name = {function.function.name: function for function in functions.values()}
+        pollers = [
+            StreamPoller(
+                config,
+                by_name[config.function_name],
+                boto3.client("dynamodbstreams"),
+                swept=swept,
+                clock=poll_clock,
             )
-            services.reset()
+            for config in (
+                MappingConfig.from_properties(logical_id, properties)
+                for logical_id, properties in stack.event_source_mappings.items()
+            )
+        ]
+        client = boto3.client("dynamodb")
+        table_names = {
+            logical_id: stack.resources[logical_id]
+            for logical_id in stack.resources_of_type("AWS::DynamoDB::Table")
+        }
+        sweeper = TtlSweeper(client, ttl_tables(stack, table_names), swept, clock=sweep_clock)
+        store = FeedbackStore(client, stack.outputs["FeedbackTableName"], retention_days=RETENTION_DAYS)
+        stats = StatsStore(client, table_names["StatsTable"])
+        yield World(
+            stack, store, stats, sweeper, swept, pollers, functions, poll_clock, sweep_clock, queue_url
+        )
+        services.reset()
 
 
 def submit(world: World, user_id: str, **fields: Any) -> int:
