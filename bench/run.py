@@ -36,11 +36,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.cloud import load_template
+from local.cloud import deploy_stack
+from local.template import load_template
 from tests.conftest import AwsCalls
 from tests.e2e.conftest import running
 from tests.integration.conftest import Api
-from tests.support.cloud import deploy_stack
 
 ROUNDS = 300
 STARTS = 3

@@ -10,14 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.ddblocal import (
-    DynamoDBLocal,
-    DynamoDBLocalError,
-    TemplateError,
-    create_tables_from_template,
-    load_template,
-    table_resources,
-)
+from local.ddblocal import DynamoDBLocal, DynamoDBLocalError
+from local.tables import create_tables_from_template, table_resources
+from local.template import TemplateError, load_template
 
 if TYPE_CHECKING:
     from tests.ddblocal.conftest import Runtime, Tables

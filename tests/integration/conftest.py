@@ -14,7 +14,7 @@ from moto.dynamodb.models import dynamodb_backends
 from feedback_core import services
 from feedback_core.apikeys import ApiKeyStore
 from feedback_core.aws import dynamodb
-from tests.support.cloud import Stack, deploy_stack
+from local.cloud import Stack, deploy_stack
 from tests.support.handlers import (
     ROOT,
     FakeLambdaContext,

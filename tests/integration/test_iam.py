@@ -57,10 +57,11 @@ from moto import mock_aws
 
 from feedback_core.models import TokenRequest
 from feedback_core.tokens import TokenIssuer
+from local.cloud import Stack, deploy_stack
 from local.streams import StreamReader
+from local.template import load_template
 from tests.integration.conftest import FUNCTIONS, PARAMETERS, Api, detach_moto_stream_invocations
 from tests.integration.test_events import run_stream_functions
-from tests.support.cloud import Stack, deploy_stack, load_template
 from tests.support.handlers import ROOT, load_function
 
 # ---------------------------------------------------------------------------------------- AWS's rules

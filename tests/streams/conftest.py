@@ -17,9 +17,9 @@ from feedback_core.stats import StatsStore
 from feedback_core.store import FeedbackStore
 from feedback_core.streams import apply_stats_batch, publish_batch
 from local.streams import StreamReader
+from local.tables import create_tables_from_template
 from tests.ddblocal.conftest import ddb_local, ddblocal_runtime
 from tests.support.clock import ManualClock
-from tests.support.ddblocal import create_tables_from_template
 from tests.support.handlers import FakeLambdaContext
 
 __all__ = ["ddb_local", "ddblocal_runtime"]  # the session's DynamoDB Local, shared with tests/ddblocal
