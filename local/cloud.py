@@ -109,55 +109,22 @@ class Clients:
     the functions' DynamoDB is DynamoDB Local."""
 
     def __init__(self, *, endpoint_url: str | None = None) -> None:
-        self._session = boto3.session.Session()
-        self._options = {"endpoint_url": endpoint_url} if endpoint_url else {}
-        self._cache: dict[str, Any] = {}
-
-    def get(self, service: str) -> Any:
-        if service not in self._cache:
-            self._cache[service] = self._session.client(service, **self._options)  # type: ignore[call-overload]
-        return self._cache[service]
-
-    @property
-    def region(self) -> str:
-        return str(self.get("cloudformation").meta.region_name)
-
-    @property
-    def cloudformation(self) -> CloudFormationClient:
-        return cast("CloudFormationClient", self.get("cloudformation"))
-
-    @property
-    def s3(self) -> S3Client:
-        return cast("S3Client", self.get("s3"))
-
-    @property
-    def kms(self) -> KMSClient:
-        return cast("KMSClient", self.get("kms"))
-
-    @property
-    def lambda_(self) -> LambdaClient:
-        return cast("LambdaClient", self.get("lambda"))
-
-    @property
-    def dynamodb(self) -> DynamoDBClient:
-        return cast("DynamoDBClient", self.get("dynamodb"))
-
-    @property
-    def secretsmanager(self) -> SecretsManagerClient:
-        return cast("SecretsManagerClient", self.get("secretsmanager"))
-
-    @property
-    def sns(self) -> SNSClient:
-        return cast("SNSClient", self.get("sns"))
-
-    # No stubs for these two: boto3-stubs' extras in pyproject.toml do not include them.
-    @property
-    def apigatewayv2(self) -> Any:
-        return self.get("apigatewayv2")
-
-    @property
-    def cloudwatch(self) -> Any:
-        return self.get("cloudwatch")
+        session = boto3.session.Session()
+        self.cloudformation: CloudFormationClient = session.client(
+            "cloudformation", endpoint_url=endpoint_url
+        )
+        self.region = str(self.cloudformation.meta.region_name)
+        self.s3: S3Client = session.client("s3", endpoint_url=endpoint_url)
+        self.kms: KMSClient = session.client("kms", endpoint_url=endpoint_url)
+        self.lambda_: LambdaClient = session.client("lambda", endpoint_url=endpoint_url)
+        self.dynamodb: DynamoDBClient = session.client("dynamodb", endpoint_url=endpoint_url)
+        self.secretsmanager: SecretsManagerClient = session.client(
+            "secretsmanager", endpoint_url=endpoint_url
+        )
+        self.sns: SNSClient = session.client("sns", endpoint_url=endpoint_url)
+        # No stubs for these two: boto3-stubs' extras in pyproject.toml do not include them.
+        self.apigatewayv2: Any = session.client("apigatewayv2", endpoint_url=endpoint_url)
+        self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint_url)
 
 
 @dataclass
@@ -170,14 +137,14 @@ class Stack:
     """Physical id by logical id (the transformed template's, plus SAM ids such as CoreLayer)."""
     template: Template = field(repr=False)
     """The CloudFormation template that was deployed (after the SAM transform)."""
-    bucket: str = ""
+    bucket: str
     """The S3 bucket holding the code zips (``<logical id>.zip``)."""
-    emulated: dict[str, str] = field(default_factory=dict)
+    emulated: dict[str, str]
     """Logical ids of resources created through service APIs instead of moto's CloudFormation, with why."""
-    clients: Clients = field(default_factory=Clients, repr=False)
-    code: dict[str, Path] = field(default_factory=dict, repr=False)
+    clients: Clients = field(repr=False)
+    code: dict[str, Path] = field(repr=False)
     """Local code folder of each function and layer, by SAM logical id."""
-    resolved: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    resolved: dict[str, dict[str, Any]] = field(repr=False)
     """Properties of the emulated resources (and those moto ignores of the others), by logical id,
     every intrinsic function resolved by moto's CloudFormation."""
 
@@ -273,25 +240,18 @@ def deploy_stack(
 
 def _artifact_bucket(clients: Clients, stack_name: str) -> str:
     bucket = re.sub(r"[^a-z0-9-]", "-", f"{stack_name.lower()}-artifacts")[:63].strip("-")
-    region = clients.region
-    if region == "us-east-1":
-        clients.s3.create_bucket(Bucket=bucket)
-    else:
-        clients.s3.create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": cast("Any", region)}
-        )
+    location = {"LocationConstraint": clients.region}
+    options: Any = {} if clients.region == "us-east-1" else {"CreateBucketConfiguration": location}
+    clients.s3.create_bucket(Bucket=bucket, **options)
     return bucket
 
 
 def _sam_aliases(source: Mapping[str, Any], resources: Mapping[str, str]) -> dict[str, str]:
     """SAM renames some resources (a LayerVersion gets a content hash suffix): keep the SAM id too."""
     aliases: dict[str, str] = {}
-    for logical_id in source.get("Resources") or {}:
-        if logical_id in resources:
-            continue
-        renamed = [
-            name for name in resources if re.fullmatch(rf"{re.escape(logical_id)}[0-9a-f]{{10}}", name)
-        ]
+    for logical_id in set(source.get("Resources") or {}) - set(resources):
+        pattern = re.compile(rf"{re.escape(logical_id)}[0-9a-f]{{10}}")
+        renamed = [name for name in resources if pattern.fullmatch(name)]
         if len(renamed) == 1:
             aliases[logical_id] = resources[renamed[0]]
     return aliases

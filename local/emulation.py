@@ -43,13 +43,18 @@ class Physical:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
+Properties = Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class Emulation:
-    """``create``: before the stack, from literal properties; ``configure``: after it, all resolved."""
+    """``create``: before the stack, from literal properties, then ``configure`` with them resolved;
+    ``create_after``: after the stack (the stack cannot reference it), from resolved properties."""
 
     reason: str
-    create: Callable[[Deployment, str, Mapping[str, Any]], Physical] | None = None
-    configure: Callable[[Deployment, str, Mapping[str, Any], Physical | None], Physical | None] | None = None
+    create: Callable[[Deployment, str, Properties], Physical] | None = None
+    configure: Callable[[Deployment, Physical, Properties], None] | None = None
+    create_after: Callable[[Deployment, str, Properties], Physical] | None = None
 
 
 CreatedHook = Callable[["Clients", str, str, Physical], "Physical | None"]
@@ -72,31 +77,32 @@ class Deployment:
 
     def prepare(self) -> Template:
         """The template for moto: emulated resources removed and references to them made literal."""
-        document: Template = json.loads(json.dumps(self.template))
-        resources: dict[str, Any] = document["Resources"]
         from moto.cloudformation.parsing import get_model_map  # noqa: PLC0415 (only with moto)
 
-        supported = set(get_model_map())
+        document: Template = json.loads(json.dumps(self.template))
+        resources: dict[str, Any] = document["Resources"]
         for logical_id, resource in resources.items():
             kind = resource["Type"]
             if kind in EMULATED_TYPES:
                 self.emulated[logical_id] = kind
-            elif kind not in supported:
+            elif kind not in get_model_map():
                 raise TemplateError(
                     f"{logical_id}: moto's CloudFormation does not support {kind}; add an Emulation for it "
                     "to EMULATED_TYPES in local/emulation.py"
                 )
         hidden: dict[str, Any] = {}
+        literals: dict[str, Physical | None] = {}
         for logical_id, kind in self.emulated.items():
             resource = hidden[logical_id] = resources.pop(logical_id)
             create = EMULATED_TYPES[kind].create
+            if create is not None and "Condition" in resource:
+                raise TemplateError(f"{logical_id}: conditional {kind} resources are not supported here")
             if create is not None:
-                if "Condition" in resource:
-                    raise TemplateError(f"{logical_id}: conditional {kind} resources are not supported here")
                 physical = create(self, logical_id, resource.get("Properties") or {})
                 if self.on_created is not None:
                     physical = self.on_created(self.clients, logical_id, kind, physical) or physical
                 self.created[logical_id] = physical
+            literals[logical_id] = self.created.get(logical_id)
         for logical_id, resource in resources.items():
             applied = APPLIED_AFTERWARDS.get(resource["Type"], {})
             kept = {key: value for key, value in (resource.get("Properties") or {}).items() if key in applied}
@@ -105,14 +111,9 @@ class Deployment:
             elif kept:
                 hidden[logical_id] = {**resource, "Properties": kept}
 
-        late = {logical_id for logical_id in self.emulated if logical_id not in self.created}
-        for name in _referenced_ids(document) & late:
-            raise TemplateError(
-                f"{name} ({self.emulated[name]}) is emulated after the stack but is referenced"
-            )
-        document = cast("Template", _substitute(document, self.created))
+        document = cast("Template", _substitute(document, literals))
         outputs = document.setdefault("Outputs", {})
-        for logical_id, resource in _substitute(hidden, self.created).items():
+        for logical_id, resource in _substitute(hidden, literals).items():
             output: dict[str, Any] = {"Value": {"Fn::ToJsonString": resource.get("Properties") or {}}}
             if "Condition" in resource:
                 output["Condition"] = resource["Condition"]
@@ -128,12 +129,12 @@ class Deployment:
                 continue
             logical_id = key.removeprefix(HIDDEN_OUTPUT_PREFIX)
             properties = self.resolved[logical_id] = _without_none(json.loads(value))
-            kind = self.emulated.get(logical_id)
-            if kind is not None:
-                configure = EMULATED_TYPES[kind].configure
-                physical = configure and configure(self, logical_id, properties, self.created.get(logical_id))
-                if physical is not None:
-                    physical_ids[logical_id] = physical.ref
+            if logical_id in self.emulated:
+                emulation = EMULATED_TYPES[self.emulated[logical_id]]
+                if logical_id in self.created and emulation.configure is not None:
+                    emulation.configure(self, self.created[logical_id], properties)
+                elif emulation.create_after is not None:
+                    physical_ids[logical_id] = emulation.create_after(self, logical_id, properties).ref
                 continue
             kind = str(self.template["Resources"][logical_id]["Type"])
             for name, apply in APPLIED_AFTERWARDS.get(kind, {}).items():
@@ -149,65 +150,45 @@ class Deployment:
         return f"{self.stack_name}-{logical_id}"[: limit - len(suffix) - 1] + f"-{suffix}"
 
 
-def _referenced_ids(node: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(node, dict):
-        if isinstance(node.get("Ref"), str):
-            found.add(node["Ref"])
-        attribute = node.get("Fn::GetAtt")
-        if isinstance(attribute, list) and attribute:
-            found.add(str(attribute[0]))
-        elif isinstance(attribute, str):
-            found.add(attribute.split(".", 1)[0])
-        sub = node.get("Fn::Sub")
-        template = sub[0] if isinstance(sub, list) and sub else sub
-        if isinstance(template, str):
-            found |= {match.group(1) for match in _SUB_REFERENCE.finditer(template)}
-        node = list(node.values())
-    if isinstance(node, list):
-        for value in node:
-            found |= _referenced_ids(value)
-    return found
-
-
-def _substitute(node: Any, literals: Mapping[str, Physical]) -> Any:
+def _substitute(node: Any, literals: Mapping[str, Physical | None]) -> Any:
     """``node`` with every Ref, Fn::GetAtt and Fn::Sub reference to ``literals`` replaced by its value."""
     if isinstance(node, list):
         return [_substitute(value, literals) for value in node]
     if not isinstance(node, dict):
         return node
     if len(node) == 1:
-        ref = node.get("Ref")
-        if isinstance(ref, str) and ref in literals:
-            return literals[ref].ref
-        attribute = node.get("Fn::GetAtt")
-        if attribute is not None:
-            name, _, attr = (
-                (attribute[0], "", attribute[1]) if isinstance(attribute, list) else attribute.partition(".")
-            )
+        ((function, args),) = node.items()
+        if function == "Ref" and args in literals:
+            return _literal_value(literals, args, None)
+        if function == "Fn::GetAtt":
+            name, _, attribute = args.partition(".") if isinstance(args, str) else (args[0], "", args[1])
             if name in literals:
-                return _attribute(literals[name], name, attr)
-        sub = node.get("Fn::Sub")
-        if sub is not None:
-            template, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
-            variables = _substitute(variables, literals)
+                return _literal_value(literals, name, attribute)
+        if function == "Fn::Sub":
+            template, variables = (
+                (args[0], _substitute(args[1], literals)) if isinstance(args, list) else (args, {})
+            )
 
             def replace(match: re.Match[str]) -> str:
-                name, attr = match.group(1), match.group(2)
+                name = match.group(1)
                 if name in variables or name not in literals:
                     return match.group(0)
-                return literals[name].ref if attr is None else _attribute(literals[name], name, attr)
+                return _literal_value(literals, name, match.group(2))
 
             template = _SUB_REFERENCE.sub(replace, template)
             return {"Fn::Sub": [template, variables] if variables else template}
     return {key: _substitute(value, literals) for key, value in node.items()}
 
 
-def _attribute(physical: Physical, name: str, attribute: str) -> str:
-    try:
-        return physical.attributes[attribute]
-    except KeyError:
-        raise TemplateError(f"Fn::GetAtt {name}.{attribute} is not emulated") from None
+def _literal_value(literals: Mapping[str, Physical | None], name: str, attribute: str | None) -> str:
+    physical = literals[name]
+    if physical is None:
+        raise TemplateError(f"{name} is emulated after the stack, so nothing in the stack may reference it")
+    if attribute is None:
+        return physical.ref
+    if attribute not in physical.attributes:
+        raise TemplateError(f"Fn::GetAtt {name}.{attribute} is not emulated")
+    return physical.attributes[attribute]
 
 
 def _numbers_as_strings(document: dict[str, Any]) -> None:
@@ -233,7 +214,7 @@ def _without_none(value: Any) -> Any:
     return value
 
 
-def _literal(logical_id: str, properties: Mapping[str, Any], name: str, default: Any = None) -> Any:
+def _literal(logical_id: str, properties: Properties, name: str, default: Any = None) -> Any:
     """A property that must be known before the stack exists (no intrinsic function)."""
     value = properties.get(name, default)
     if isinstance(value, dict) and any(key == "Ref" or key.startswith("Fn::") for key in value):
@@ -241,7 +222,7 @@ def _literal(logical_id: str, properties: Mapping[str, Any], name: str, default:
     return value
 
 
-def _create_kms_key(deployment: Deployment, logical_id: str, properties: Mapping[str, Any]) -> Physical:
+def _create_kms_key(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     key = deployment.clients.kms.create_key(
         KeySpec=_literal(logical_id, properties, "KeySpec", "SYMMETRIC_DEFAULT"),
         KeyUsage=_literal(logical_id, properties, "KeyUsage", "ENCRYPT_DECRYPT"),
@@ -250,83 +231,68 @@ def _create_kms_key(deployment: Deployment, logical_id: str, properties: Mapping
     return Physical(ref=key["KeyId"], attributes={"Arn": key["Arn"], "KeyId": key["KeyId"]})
 
 
-def _configure_kms_key(
-    deployment: Deployment, logical_id: str, properties: Mapping[str, Any], physical: Physical | None
-) -> None:
-    assert physical is not None
+def _configure_kms_key(deployment: Deployment, key: Physical, properties: Properties) -> None:
     kms = deployment.clients.kms
-    kms.put_key_policy(KeyId=physical.ref, PolicyName="default", Policy=json.dumps(properties["KeyPolicy"]))
+    kms.put_key_policy(KeyId=key.ref, PolicyName="default", Policy=json.dumps(properties["KeyPolicy"]))
     if "Description" in properties:
-        kms.update_key_description(KeyId=physical.ref, Description=properties["Description"])
+        kms.update_key_description(KeyId=key.ref, Description=properties["Description"])
     if text(properties.get("EnableKeyRotation", False)) == "true":
-        kms.enable_key_rotation(KeyId=physical.ref)
+        kms.enable_key_rotation(KeyId=key.ref)
     if text(properties.get("Enabled", True)) == "false":
-        kms.disable_key(KeyId=physical.ref)
+        kms.disable_key(KeyId=key.ref)
 
 
-def _create_secret(deployment: Deployment, logical_id: str, properties: Mapping[str, Any]) -> Physical:
+def _create_secret(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     secrets = deployment.clients.secretsmanager
-    # GenerateSecretString's options are GetRandomPassword's parameters.
     generate = _literal(logical_id, properties, "GenerateSecretString")
-    if generate is not None:
+    if generate is not None:  # its options are GetRandomPassword's parameters
         value = secrets.get_random_password(**generate)["RandomPassword"]
     else:
         value = _literal(logical_id, properties, "SecretString", "")
-    name = _literal(logical_id, properties, "Name") or deployment.generated_name(logical_id, 256)
+    name = _literal(logical_id, properties, "Name") or deployment.generated_name(logical_id)
     arn = secrets.create_secret(Name=name, SecretString=value)["ARN"]
     return Physical(ref=arn, attributes={"Id": arn})
 
 
-def _configure_secret(
-    deployment: Deployment, logical_id: str, properties: Mapping[str, Any], physical: Physical | None
-) -> None:
-    assert physical is not None
+def _configure_secret(deployment: Deployment, secret: Physical, properties: Properties) -> None:
     if "Description" in properties:
         secrets = deployment.clients.secretsmanager
-        secrets.update_secret(SecretId=physical.ref, Description=properties["Description"])
+        secrets.update_secret(SecretId=secret.ref, Description=properties["Description"])
 
 
-def _create_layer(deployment: Deployment, logical_id: str, properties: Mapping[str, Any]) -> Physical:
+def _create_layer(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     content = _literal(logical_id, properties, "Content")
-    options = {
-        key: properties[key] for key in ("CompatibleRuntimes", "CompatibleArchitectures") if key in properties
-    }
     layer = deployment.clients.lambda_.publish_layer_version(
         LayerName=_literal(logical_id, properties, "LayerName") or deployment.generated_name(logical_id, 140),
         Description=str(_literal(logical_id, properties, "Description", "")),
         Content={"S3Bucket": content["S3Bucket"], "S3Key": content["S3Key"]},
-        **options,
+        CompatibleRuntimes=properties.get("CompatibleRuntimes", []),
+        CompatibleArchitectures=properties.get("CompatibleArchitectures", []),
     )
     return Physical(ref=layer["LayerVersionArn"], attributes={"LayerVersionArn": layer["LayerVersionArn"]})
 
 
-def _create_http_api(deployment: Deployment, logical_id: str, properties: Mapping[str, Any]) -> Physical:
+def _create_http_api(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     if "Body" not in properties:
-        raise TemplateError(
-            f"{logical_id}: only APIs defined by an OpenAPI Body (as SAM generates) are emulated"
-        )
+        raise TemplateError(f"{logical_id}: only APIs defined by an OpenAPI Body (as SAM makes) are emulated")
     api = deployment.clients.apigatewayv2.create_api(Name=deployment.stack_name, ProtocolType="HTTP")
     endpoint = f"https://{api['ApiId']}.execute-api.{deployment.clients.region}.amazonaws.com"
     return Physical(ref=api["ApiId"], attributes={"ApiId": api["ApiId"], "ApiEndpoint": endpoint})
 
 
-def _configure_http_api(
-    deployment: Deployment, logical_id: str, properties: Mapping[str, Any], physical: Physical | None
-) -> None:
+def _configure_http_api(deployment: Deployment, api: Physical, properties: Properties) -> None:
     """Routes and integrations from the OpenAPI body, then the Lambda authorizers, route auth and CORS."""
-    assert physical is not None
     client = deployment.clients.apigatewayv2
     body: dict[str, Any] = properties["Body"]
-    client.reimport_api(ApiId=physical.ref, Body=json.dumps(body))
-
+    client.reimport_api(ApiId=api.ref, Body=json.dumps(body))
     authorizers: dict[str, str] = {}
     for name, scheme in (body.get("components", {}).get("securitySchemes") or {}).items():
         settings = scheme.get("x-amazon-apigateway-authorizer")
         if not settings or settings.get("type") != "request":
-            raise TemplateError(f"{logical_id}: authorizer {name} is not a Lambda REQUEST authorizer")
+            raise TemplateError(f"{api.ref}: authorizer {name} is not a Lambda REQUEST authorizer")
         identity = settings.get("identitySource", [])
         authorizers[name] = client.create_authorizer(
-            ApiId=physical.ref,
+            ApiId=api.ref,
             Name=name,
             AuthorizerType="REQUEST",
             AuthorizerUri=settings["authorizerUri"],
@@ -335,8 +301,7 @@ def _configure_http_api(
             AuthorizerResultTtlInSeconds=int(settings.get("authorizerResultTtlInSeconds", 0)),
             IdentitySource=[identity] if isinstance(identity, str) else list(identity),
         )["AuthorizerId"]
-
-    routes = {route["RouteKey"]: route["RouteId"] for route in client.get_routes(ApiId=physical.ref)["Items"]}
+    routes = {route["RouteKey"]: route["RouteId"] for route in client.get_routes(ApiId=api.ref)["Items"]}
     for path, operations in (body.get("paths") or {}).items():
         for method, operation in operations.items():
             names = [name for requirement in operation.get("security", []) for name in requirement]
@@ -344,55 +309,48 @@ def _configure_http_api(
             if authorizer is not None:
                 route = routes[f"{method.upper()} {path}"]
                 client.update_route(
-                    ApiId=physical.ref, RouteId=route, AuthorizationType="CUSTOM", AuthorizerId=authorizer
+                    ApiId=api.ref, RouteId=route, AuthorizationType="CUSTOM", AuthorizerId=authorizer
                 )
-
     info = body.get("info", {})
     update: dict[str, Any] = {"Name": str(info.get("title", deployment.stack_name))}
     if "description" in info:
         update["Description"] = info["description"]
-    if body.get("x-amazon-apigateway-cors"):
-        # The OpenAPI extension's keys are the API's in camel case.
+    if body.get("x-amazon-apigateway-cors"):  # the API's CORS keys, in camel case
         cors = body["x-amazon-apigateway-cors"]
         update["CorsConfiguration"] = {key[0].upper() + key[1:]: value for key, value in cors.items()}
-    client.update_api(ApiId=physical.ref, **update)
+    client.update_api(ApiId=api.ref, **update)
 
 
-def _configure_http_api_stage(
-    deployment: Deployment, logical_id: str, properties: Mapping[str, Any], physical: Physical | None
-) -> Physical:
+def _create_http_api_stage(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     options = {key: value for key, value in properties.items() if key not in ("ApiId", "StageName")}
     if "DefaultRouteSettings" in options:
-        settings = dict(options["DefaultRouteSettings"])
-        if "ThrottlingBurstLimit" in settings:
-            settings["ThrottlingBurstLimit"] = int(settings["ThrottlingBurstLimit"])
-        if "ThrottlingRateLimit" in settings:
-            settings["ThrottlingRateLimit"] = float(settings["ThrottlingRateLimit"])
-        options["DefaultRouteSettings"] = settings
+        settings = options["DefaultRouteSettings"] = dict(options["DefaultRouteSettings"])
+        for key, number in (("ThrottlingBurstLimit", int), ("ThrottlingRateLimit", float)):
+            if key in settings:
+                settings[key] = number(settings[key])
     stage = deployment.clients.apigatewayv2.create_stage(
         ApiId=properties["ApiId"], StageName=properties["StageName"], **options
     )
     return Physical(ref=stage["StageName"])
 
 
-def _configure_alarm(
-    deployment: Deployment, logical_id: str, properties: Mapping[str, Any], physical: Physical | None
-) -> Physical:
-    # The alarm's properties are PutMetricAlarm's parameters; numbers may come from (string) parameters.
+def _create_alarm(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
+    """The alarm's properties are PutMetricAlarm's parameters; numbers may come from (string) parameters."""
     options = {key: value for key, value in properties.items() if key != "AlarmName"}
-    for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+    for key, number in (
+        ("Period", int),
+        ("EvaluationPeriods", int),
+        ("DatapointsToAlarm", int),
+        ("Threshold", float),
+    ):
         if key in options:
-            options[key] = int(options[key])
-    if "Threshold" in options:
-        options["Threshold"] = float(options["Threshold"])
+            options[key] = number(options[key])
     name = properties.get("AlarmName") or deployment.generated_name(logical_id)
     deployment.clients.cloudwatch.put_metric_alarm(AlarmName=name, **options)
     return Physical(ref=name)
 
 
-def _configure_topic_policy(
-    deployment: Deployment, logical_id: str, properties: Mapping[str, Any], physical: Physical | None
-) -> Physical:
+def _create_topic_policy(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     policy = json.dumps(properties["PolicyDocument"])
     for topic in properties["Topics"]:
         deployment.clients.sns.set_topic_attributes(
@@ -401,17 +359,15 @@ def _configure_topic_policy(
     return Physical(ref=deployment.generated_name(logical_id))
 
 
-def _apply_ttl(deployment: Deployment, table: str, specification: Mapping[str, Any]) -> None:
+def _apply_ttl(deployment: Deployment, table: str, specification: Properties) -> None:
     enabled = text(specification.get("Enabled", False)) == "true"
+    attribute = str(specification["AttributeName"])
     deployment.clients.dynamodb.update_time_to_live(
-        TableName=table,
-        TimeToLiveSpecification={"AttributeName": str(specification["AttributeName"]), "Enabled": enabled},
+        TableName=table, TimeToLiveSpecification={"AttributeName": attribute, "Enabled": enabled}
     )
 
 
-def _apply_point_in_time_recovery(
-    deployment: Deployment, table: str, specification: Mapping[str, Any]
-) -> None:
+def _apply_point_in_time_recovery(deployment: Deployment, table: str, specification: Properties) -> None:
     enabled = text(specification.get("PointInTimeRecoveryEnabled", False)) == "true"
     deployment.clients.dynamodb.update_continuous_backups(
         TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": enabled}
@@ -424,43 +380,39 @@ def _apply_layers(deployment: Deployment, function_name: str, layers: list[str])
 
 EMULATED_TYPES: dict[str, Emulation] = {
     "AWS::KMS::Key": Emulation(
-        reason="moto's CloudFormation ignores KeySpec and KeyUsage and stores KeyPolicy unserialized, which "
-        "breaks DescribeKey: created with CreateKey, then PutKeyPolicy with the resolved policy",
+        "moto's CloudFormation ignores KeySpec and KeyUsage and stores KeyPolicy unserialized (DescribeKey "
+        "fails): CreateKey, then PutKeyPolicy with the resolved policy",
         create=_create_kms_key,
         configure=_configure_kms_key,
     ),
     "AWS::SecretsManager::Secret": Emulation(
-        reason="not supported by moto's CloudFormation: created with CreateSecret, the value generated "
-        "with GetRandomPassword from GenerateSecretString",
+        "not in moto's CloudFormation: CreateSecret, its value from GetRandomPassword",
         create=_create_secret,
         configure=_configure_secret,
     ),
     "AWS::Lambda::LayerVersion": Emulation(
-        reason="moto's CloudFormation layer has no physical id (Ref yields no ARN) and drops "
-        "CompatibleArchitectures: published with PublishLayerVersion",
+        "moto's CloudFormation layer has no physical id (Ref yields no ARN) and drops "
+        "CompatibleArchitectures: PublishLayerVersion",
         create=_create_layer,
     ),
     "AWS::ApiGatewayV2::Api": Emulation(
-        reason="not supported by moto's CloudFormation: created with CreateApi, then ReimportApi of the "
-        "resolved OpenAPI body (routes, integrations), CreateAuthorizer, UpdateRoute and CORS",
+        "not in moto's CloudFormation: CreateApi, then ReimportApi of the resolved OpenAPI body, "
+        "CreateAuthorizer, UpdateRoute and CORS",
         create=_create_http_api,
         configure=_configure_http_api,
     ),
     "AWS::ApiGatewayV2::Stage": Emulation(
-        reason="not supported by moto's CloudFormation: created with CreateStage",
-        configure=_configure_http_api_stage,
+        "not in moto's CloudFormation: CreateStage", create_after=_create_http_api_stage
     ),
     "AWS::CloudWatch::Alarm": Emulation(
-        reason="not supported by moto's CloudFormation: created with PutMetricAlarm",
-        configure=_configure_alarm,
+        "not in moto's CloudFormation: PutMetricAlarm", create_after=_create_alarm
     ),
     "AWS::SNS::TopicPolicy": Emulation(
-        reason="not supported by moto's CloudFormation: applied with SetTopicAttributes(Policy)",
-        configure=_configure_topic_policy,
+        "not in moto's CloudFormation: SetTopicAttributes(Policy)", create_after=_create_topic_policy
     ),
 }
 
-# Properties moto's CloudFormation ignores, applied once the stack exists (to the physical id).
+# Properties moto's CloudFormation ignores, applied to the physical id once the stack exists.
 APPLIED_AFTERWARDS: dict[str, dict[str, Callable[[Deployment, str, Any], None]]] = {
     "AWS::DynamoDB::Table": {
         "TimeToLiveSpecification": _apply_ttl,
