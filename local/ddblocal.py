@@ -37,11 +37,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DynamoDBLocal",
     "DynamoDBLocalError",
-    "DynamoDBLocalUnavailable",
     "create_tables_from_template",
     "ensure_installed",
     "find_java",
 ]
+
 
 MAKE_FRAGMENT = ROOT / "mk" / "ddblocal.mk"  # the pinned version and the npm command
 INSTALL_DIR = ROOT / ".venv" / "ddblocal"

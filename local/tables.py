@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,18 +36,14 @@ IGNORED_TABLE_PROPERTIES: dict[str, str] = {
 IGNORED_INDEX_PROPERTIES = frozenset(
     {"ContributorInsightsSpecification", "OnDemandThroughput", "WarmThroughput"}
 )
-_TRANSLATED = frozenset(
-    {
-        "KeySchema",
-        "AttributeDefinitions",
-        "GlobalSecondaryIndexes",
-        "LocalSecondaryIndexes",
-        "BillingMode",
-        "ProvisionedThroughput",
-        "StreamSpecification",
-        "TimeToLiveSpecification",
-    }
-)
+_TRANSLATED = {
+    "KeySchema",
+    "AttributeDefinitions",
+    "BillingMode",
+    "ProvisionedThroughput",
+    "StreamSpecification",
+}
+_TRANSLATED |= {"GlobalSecondaryIndexes", "LocalSecondaryIndexes", "TimeToLiveSpecification"}
 
 
 def table_resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -69,8 +64,6 @@ def create_tables_from_template(
     """Creates every table of the template as ``<prefix>-<LogicalId>``, intrinsic functions resolved with
     ``parameters`` over the defaults; ``exist_ok`` keeps existing tables (a persistent database).
     Returns ``{logical id: table name}`` once every table and index is ACTIVE."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", prefix):
-        raise ValueError(f"invalid table name prefix {prefix!r}")
     template = load_template(template_path)
     resolver = Resolver(template, parameters, stack_name=prefix)
     names: dict[str, str] = {}
@@ -81,8 +74,6 @@ def create_tables_from_template(
         given = resource.get("Properties") or {}
         properties = resolver.resolve({k: v for k, v in given.items() if k not in IGNORED_TABLE_PROPERTIES})
         name = f"{prefix}-{logical_id}"
-        if not 3 <= len(name) <= 255:
-            raise TemplateError(f"table name {name!r} must be 3 to 255 characters")
         try:
             client.create_table(**table_request(logical_id, properties, name))
         except ClientError as exc:

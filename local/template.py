@@ -64,7 +64,7 @@ def parameter_values(template: Mapping[str, Any], given: Mapping[str, Any]) -> d
 
 class Resolver:
     """Evaluates the intrinsic functions that need no deployed resource: ``Ref`` to parameters and
-    pseudo parameters, conditions, ``Fn::If``, ``Fn::Sub``, ``Fn::Join`` and ``Fn::Select``."""
+    pseudo parameters, conditions, ``Fn::If`` and ``Fn::Sub``."""
 
     def __init__(
         self, template: Mapping[str, Any], parameters: Mapping[str, Any] | None = None, *, stack_name: str
@@ -131,12 +131,6 @@ class Resolver:
                 return self.resolve(when_true if self.condition(str(name)) else when_false)
             if function == "Fn::Sub":
                 return self.sub(args)
-            if function == "Fn::Join":
-                separator, items = args
-                return str(separator).join(text(item) for item in self.resolve(items))
-            if function == "Fn::Select":
-                index, items = args
-                return self.resolve(items)[int(self.resolve(index))]
             if str(function).startswith("Fn::"):
                 raise TemplateError(f"{function} cannot be resolved without a deployed stack")
         resolved = {str(key): self.resolve(item) for key, item in value.items()}
@@ -147,8 +141,6 @@ class Resolver:
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
             if name in variables:
                 return text(variables[name])
             if "." in name:
