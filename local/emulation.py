@@ -321,13 +321,18 @@ def _configure_http_api(deployment: Deployment, api: Physical, properties: Prope
     client.update_api(ApiId=api.ref, **update)
 
 
+def _with_numbers(values: Properties, **kinds: Callable[[Any], Any]) -> dict[str, Any]:
+    """Numeric values as the API wants them (they may come from string parameters)."""
+    return {key: kinds[key](value) if key in kinds else value for key, value in values.items()}
+
+
 def _create_http_api_stage(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     options = {key: value for key, value in properties.items() if key not in ("ApiId", "StageName")}
     if "DefaultRouteSettings" in options:
-        settings = options["DefaultRouteSettings"] = dict(options["DefaultRouteSettings"])
-        for key, number in (("ThrottlingBurstLimit", int), ("ThrottlingRateLimit", float)):
-            if key in settings:
-                settings[key] = number(settings[key])
+        settings = options["DefaultRouteSettings"]
+        options["DefaultRouteSettings"] = _with_numbers(
+            settings, ThrottlingBurstLimit=int, ThrottlingRateLimit=float
+        )
     stage = deployment.clients.apigatewayv2.create_stage(
         ApiId=properties["ApiId"], StageName=properties["StageName"], **options
     )
@@ -335,17 +340,11 @@ def _create_http_api_stage(deployment: Deployment, logical_id: str, properties: 
 
 
 def _create_alarm(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
-    """The alarm's properties are PutMetricAlarm's parameters; numbers may come from (string) parameters."""
-    options = {key: value for key, value in properties.items() if key != "AlarmName"}
-    for key, number in (
-        ("Period", int),
-        ("EvaluationPeriods", int),
-        ("DatapointsToAlarm", int),
-        ("Threshold", float),
-    ):
-        if key in options:
-            options[key] = number(options[key])
-    name = properties.get("AlarmName") or deployment.generated_name(logical_id)
+    """The alarm's properties are PutMetricAlarm's parameters."""
+    options = _with_numbers(
+        properties, Period=int, EvaluationPeriods=int, DatapointsToAlarm=int, Threshold=float
+    )
+    name = options.pop("AlarmName", None) or deployment.generated_name(logical_id)
     deployment.clients.cloudwatch.put_metric_alarm(AlarmName=name, **options)
     return Physical(ref=name)
 

@@ -17,7 +17,6 @@ import pytest
 
 from local.ddblocal import DynamoDBLocal, DynamoDBLocalUnavailable, ensure_installed, find_java
 from local.tables import create_tables_from_template, delete_tables
-from local.template import TEMPLATE_PATH
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -73,15 +72,10 @@ def ddb_local(ddblocal_runtime: Runtime) -> DynamoDBLocal:
     return shared_instance(ddblocal_runtime)
 
 
-@pytest.fixture(scope="session")
-def template_path() -> Path:
-    return TEMPLATE_PATH
-
-
 @pytest.fixture
-def ddb_tables(ddb_local: DynamoDBLocal, template_path: Path) -> Iterator[Tables]:
+def ddb_tables(ddb_local: DynamoDBLocal) -> Iterator[Tables]:
     """Fresh tables from the template, named ``<unique prefix>-<LogicalId>``; deleted afterwards."""
     client = ddb_local.client()
-    names = create_tables_from_template(client, template_path, prefix=f"t{uuid.uuid4().hex[:12]}")
+    names = create_tables_from_template(client, prefix=f"t{uuid.uuid4().hex[:12]}")
     yield Tables(client, names)
     delete_tables(client, names.values())
