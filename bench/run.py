@@ -30,10 +30,10 @@ import boto3
 import httpx
 
 from local.aws_calls import AwsCalls
-from local.cloud import load_template
 from local.gateway import HttpRequest, HttpResponse
 from local.harness import Harness, in_process
 from local.process import running
+from local.template import load_template
 
 ROUNDS = 300
 STARTS = 3

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from local.cloud import Clients, CreatedHook, Physical
+from local.cloud import Clients
+from local.emulation import CreatedHook, Physical
 from local.state import PersistentState, export_kms_key, restore_kms_key
 
 log = logging.getLogger("local.persist")

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from local.cloud import ROOT
 from local.net import free_port
+from local.template import ROOT
 
 STARTUP_TIMEOUT = 60.0
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from local.cloud import TEMPLATE_PATH, Clients, Stack, deploy_stack, load_template
+from local.cloud import Clients, Stack, deploy_stack
 from local.demo import demo_page
 from local.gateway import GatewayServer
 from local.harness import REGION, Harness
@@ -29,6 +29,7 @@ from local.persist import checkpoint_saver, restoring
 from local.pollers import MappingConfig, StreamPoller, sqs_or_sns_sender
 from local.state import PersistentState
 from local.taps import TapTrimmer, create_event_taps, write_credentials
+from local.template import TEMPLATE_PATH, load_template
 from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, ttl_tables
 
 if TYPE_CHECKING:
@@ -184,13 +185,13 @@ class LocalStack:
         """With DynamoDB Local, its tables (created from the template when absent) replace moto's."""
         if self.ddb is None:
             return {}
-        from local.ddblocal import create_tables_from_template  # noqa: PLC0415
+        from local.tables import create_tables_from_template  # noqa: PLC0415
 
         return create_tables_from_template(
             self.ddb.client(),
             self.options.template,
             prefix=self.options.stack_name,
-            parameters={k: v for k, v in self.parameters.items() if not isinstance(v, list)},
+            parameters=self.parameters,
             exist_ok=True,
         )
 

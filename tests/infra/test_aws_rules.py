@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.support.cloud import load_template
+from local.template import load_template
 
 HTTP_API_LOG_VARIABLES = {
     "accountId",

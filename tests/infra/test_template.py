@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cloud import load_template
+from local.template import load_template
 
 pytestmark = pytest.mark.infra
 

@@ -9,7 +9,7 @@ import pytest
 
 from feedback_core.apikeys import ApiKeyStore, hash_key
 from feedbackctl.cli import main
-from tests.support.cloud import Stack
+from local.cloud import Stack
 
 
 def test_create_finds_the_table_from_the_stack_and_stores_only_the_hash(

@@ -58,12 +58,13 @@ from moto import mock_aws
 from feedback_core import services
 from feedback_core.models import TokenRequest
 from feedback_core.tokens import TokenIssuer
+from local.cloud import Stack, deploy_stack
 from local.functions import LocalFunction
 from local.harness import Harness
 from local.streams import StreamReader
+from local.template import load_template
 from tests.integration.api import FUNCTIONS, PARAMETERS, Api
 from tests.integration.test_events import run_stream_functions
-from tests.support.cloud import Stack, deploy_stack, load_template
 from tests.support.handlers import ROOT
 
 # ---------------------------------------------------------------------------------------- AWS's rules

@@ -1,4 +1,4 @@
-"""The moto harness (tests/support/cloud.py): the template's resources really exist, as the template says."""
+"""The moto harness (local/cloud.py): the template's resources really exist, as the template says."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from moto import mock_aws
 
-from tests.support.cloud import EMULATED_TYPES, Stack, deploy_stack
+from local.cloud import Stack, deploy_stack
+from local.emulation import EMULATED_TYPES
 
 STACK_NAME = "feedback-harness"
 PARAMETERS = {"TimeIndexShards": "3", "MaxUpdatesPerRecord": "7", "RetentionDays": "30"}

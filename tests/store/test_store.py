@@ -23,9 +23,9 @@ from feedback_core.errors import (
 )
 from feedback_core.models import FeedbackSubmission, ListQuery
 from feedback_core.store import FeedbackStore
+from local.tables import create_tables_from_template
 from tests.conftest import AwsCalls
 from tests.support.clock import ManualClock
-from tests.support.ddblocal import create_tables_from_template
 
 CODEC = CursorCodec(b"store-tests-cursor-secret-32byte")
 DAY = 86400

@@ -15,8 +15,8 @@ from feedback_core.store import FeedbackStore
 from feedback_core.streams import apply_stats_batch, publish_batch
 from local.functions import lambda_context
 from local.streams import StreamReader
+from local.tables import create_tables_from_template
 from tests.support.clock import ManualClock
-from tests.support.ddblocal import create_tables_from_template
 
 
 def drain_queue(sqs: Any, url: str) -> list[dict[str, Any]]:

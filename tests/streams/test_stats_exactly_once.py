@@ -14,10 +14,10 @@ from botocore.exceptions import ClientError
 
 from feedback_core.stats import CHECKPOINT_PK, CHECKPOINT_TTL_SECONDS, StatsQuery, StatsStore
 from feedback_core.streams import apply_stats_batch
+from local.template import load_template
 from tests.streams.pipeline import Pipeline
 from tests.streams.test_events import feedback_records
 from tests.support.aws_limits import StrictAws, transaction_conflict
-from tests.support.ddblocal import load_template
 
 FORTY_DIGITS = 10**39
 

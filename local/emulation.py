@@ -1,0 +1,449 @@
+"""What moto 5.2's CloudFormation lacks for the template, made up for with service API calls.
+
+A resource type moto cannot create faithfully (``EMULATED_TYPES``) is removed from the template. If
+its literal properties suffice it is created before the stack and references to it become literals;
+its properties, and the properties moto ignores of other types (``APPLIED_AFTERWARDS``), become
+hidden ``Fn::ToJsonString`` outputs, so that moto resolves their intrinsic functions like the rest
+of the template. After the stack they are applied, and kept in ``Stack.resolved``. A type in neither
+list and unknown to moto is an error, so a new resource is never silently dropped.
+
+Not reproduced, having no observable effect in moto (tests/infra checks the template for them):
+Lambda ``Architectures``, ``TracingConfig`` and ``LoggingConfig`` (dropped, and no moto API sets them),
+IAM ``ManagedPolicyArns`` (moto loads no AWS managed policy), DynamoDB ``SSESpecification``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from local.template import Template, TemplateError, text
+
+if TYPE_CHECKING:
+    from local.cloud import Clients
+
+HIDDEN_OUTPUT_PREFIX = "MotoHarnessProperties"
+EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
+_SUB_REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.([A-Za-z0-9.]+))?\}")
+
+
+class DeployError(RuntimeError):
+    """moto's CloudFormation did not create the stack."""
+
+
+@dataclass(frozen=True)
+class Physical:
+    """What references to a resource resolve to: ``Ref`` and each ``Fn::GetAtt`` attribute."""
+
+    ref: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+Properties = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Emulation:
+    """``create``: before the stack, from literal properties, then ``configure`` with them resolved;
+    ``create_after``: after the stack (the stack cannot reference it), from resolved properties."""
+
+    reason: str
+    create: Callable[[Deployment, str, Properties], Physical] | None = None
+    configure: Callable[[Deployment, Physical, Properties], None] | None = None
+    create_after: Callable[[Deployment, str, Properties], Physical] | None = None
+
+
+CreatedHook = Callable[["Clients", str, str, Physical], "Physical | None"]
+"""``(clients, logical id, resource type, physical) -> replacement or None``: see ``deploy_stack``."""
+
+
+class Deployment:
+    """One stack being deployed: rewrites the template for moto and applies what moto leaves out."""
+
+    def __init__(
+        self, clients: Clients, stack_name: str, template: Template, on_created: CreatedHook | None = None
+    ) -> None:
+        self.clients = clients
+        self.stack_name = stack_name
+        self.template = template
+        self.on_created = on_created
+        self.emulated: dict[str, str] = {}
+        self.created: dict[str, Physical] = {}
+        self.resolved: dict[str, dict[str, Any]] = {}
+
+    def prepare(self) -> Template:
+        """The template for moto: emulated resources removed and references to them made literal."""
+        from moto.cloudformation.parsing import get_model_map  # noqa: PLC0415 (only with moto)
+
+        document: Template = json.loads(json.dumps(self.template))
+        resources: dict[str, Any] = document["Resources"]
+        for logical_id, resource in resources.items():
+            kind = resource["Type"]
+            if kind in EMULATED_TYPES:
+                self.emulated[logical_id] = kind
+            elif kind not in get_model_map():
+                raise TemplateError(
+                    f"{logical_id}: moto's CloudFormation does not support {kind}; add an Emulation for it "
+                    "to EMULATED_TYPES in local/emulation.py"
+                )
+        hidden: dict[str, Any] = {}
+        literals: dict[str, Physical | None] = {}
+        for logical_id, kind in self.emulated.items():
+            resource = hidden[logical_id] = resources.pop(logical_id)
+            create = EMULATED_TYPES[kind].create
+            if create is not None and "Condition" in resource:
+                raise TemplateError(f"{logical_id}: conditional {kind} resources are not supported here")
+            if create is not None:
+                physical = create(self, logical_id, resource.get("Properties") or {})
+                if self.on_created is not None:
+                    physical = self.on_created(self.clients, logical_id, kind, physical) or physical
+                self.created[logical_id] = physical
+            literals[logical_id] = self.created.get(logical_id)
+        for logical_id, resource in resources.items():
+            applied = APPLIED_AFTERWARDS.get(resource["Type"], {})
+            kept = {key: value for key, value in (resource.get("Properties") or {}).items() if key in applied}
+            if resource["Type"] == EVENT_SOURCE_MAPPING:
+                hidden[logical_id] = resource
+            elif kept:
+                hidden[logical_id] = {**resource, "Properties": kept}
+
+        document = cast("Template", _substitute(document, literals))
+        outputs = document.setdefault("Outputs", {})
+        for logical_id, resource in _substitute(hidden, literals).items():
+            output: dict[str, Any] = {"Value": {"Fn::ToJsonString": resource.get("Properties") or {}}}
+            if "Condition" in resource:
+                output["Condition"] = resource["Condition"]
+            outputs[f"{HIDDEN_OUTPUT_PREFIX}{logical_id}"] = output
+        _numbers_as_strings(document)
+        return document
+
+    def finish(self, outputs: Mapping[str, str], resources: Mapping[str, str]) -> dict[str, str]:
+        """Applies the resolved hidden properties; returns the physical ids of emulated resources."""
+        physical_ids = {logical_id: physical.ref for logical_id, physical in self.created.items()}
+        for key, value in outputs.items():
+            if not key.startswith(HIDDEN_OUTPUT_PREFIX):
+                continue
+            logical_id = key.removeprefix(HIDDEN_OUTPUT_PREFIX)
+            properties = self.resolved[logical_id] = _without_none(json.loads(value))
+            if logical_id in self.emulated:
+                emulation = EMULATED_TYPES[self.emulated[logical_id]]
+                if logical_id in self.created and emulation.configure is not None:
+                    emulation.configure(self, self.created[logical_id], properties)
+                elif emulation.create_after is not None:
+                    physical_ids[logical_id] = emulation.create_after(self, logical_id, properties).ref
+                continue
+            kind = str(self.template["Resources"][logical_id]["Type"])
+            for name, apply in APPLIED_AFTERWARDS.get(kind, {}).items():
+                if name in properties:
+                    apply(self, resources[logical_id], properties[name])
+            if kind == EVENT_SOURCE_MAPPING:
+                _detach_event_source_mapping(self.clients, resources[logical_id])
+        return physical_ids
+
+    def generated_name(self, logical_id: str, limit: int = 255) -> str:
+        """A CloudFormation-style physical name: ``<stack>-<logical id>-<random suffix>``."""
+        suffix = uuid.uuid4().hex[:12].upper()
+        return f"{self.stack_name}-{logical_id}"[: limit - len(suffix) - 1] + f"-{suffix}"
+
+
+def _substitute(node: Any, literals: Mapping[str, Physical | None]) -> Any:
+    """``node`` with every Ref, Fn::GetAtt and Fn::Sub reference to ``literals`` replaced by its value."""
+    if isinstance(node, list):
+        return [_substitute(value, literals) for value in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        ((function, args),) = node.items()
+        if function == "Ref" and args in literals:
+            return _literal_value(literals, args, None)
+        if function == "Fn::GetAtt":
+            name, _, attribute = args.partition(".") if isinstance(args, str) else (args[0], "", args[1])
+            if name in literals:
+                return _literal_value(literals, name, attribute)
+        if function == "Fn::Sub":
+            template, variables = (
+                (args[0], _substitute(args[1], literals)) if isinstance(args, list) else (args, {})
+            )
+
+            def replace(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name in variables or name not in literals:
+                    return match.group(0)
+                return _literal_value(literals, name, match.group(2))
+
+            template = _SUB_REFERENCE.sub(replace, template)
+            return {"Fn::Sub": [template, variables] if variables else template}
+    return {key: _substitute(value, literals) for key, value in node.items()}
+
+
+def _literal_value(literals: Mapping[str, Physical | None], name: str, attribute: str | None) -> str:
+    physical = literals[name]
+    if physical is None:
+        raise TemplateError(f"{name} is emulated after the stack, so nothing in the stack may reference it")
+    if attribute is None:
+        return physical.ref
+    if attribute not in physical.attributes:
+        raise TemplateError(f"Fn::GetAtt {name}.{attribute} is not emulated")
+    return physical.attributes[attribute]
+
+
+def _numbers_as_strings(document: dict[str, Any]) -> None:
+    """moto resolves ``Ref`` to a Number parameter to an int (CloudFormation: a string), which makes
+    ``Fn::Equals [!Ref N, "0"]`` false for 0 and puts ints into Lambda environments: declared String."""
+    for declaration in (document.get("Parameters") or {}).values():
+        if declaration.get("Type") == "Number":
+            declaration["Type"] = "String"
+            declaration.pop("MinValue", None)
+            declaration.pop("MaxValue", None)
+            if "Default" in declaration:
+                declaration["Default"] = text(declaration["Default"])
+            if "AllowedValues" in declaration:
+                declaration["AllowedValues"] = [text(value) for value in declaration["AllowedValues"]]
+
+
+def _without_none(value: Any) -> Any:
+    """Drops what ``Ref: AWS::NoValue`` left behind (moto resolves it to null)."""
+    if isinstance(value, dict):
+        return {key: _without_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_none(item) for item in value if item is not None]
+    return value
+
+
+def _literal(logical_id: str, properties: Properties, name: str, default: Any = None) -> Any:
+    """A property that must be known before the stack exists (no intrinsic function)."""
+    value = properties.get(name, default)
+    if isinstance(value, dict) and any(key == "Ref" or key.startswith("Fn::") for key in value):
+        raise TemplateError(f"{logical_id}.{name} must be a literal for the moto harness, not {value}")
+    return value
+
+
+def _create_kms_key(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
+    key = deployment.clients.kms.create_key(
+        KeySpec=_literal(logical_id, properties, "KeySpec", "SYMMETRIC_DEFAULT"),
+        KeyUsage=_literal(logical_id, properties, "KeyUsage", "ENCRYPT_DECRYPT"),
+        Description=f"{deployment.stack_name} {logical_id}",
+    )["KeyMetadata"]
+    return Physical(ref=key["KeyId"], attributes={"Arn": key["Arn"], "KeyId": key["KeyId"]})
+
+
+def _configure_kms_key(deployment: Deployment, key: Physical, properties: Properties) -> None:
+    kms = deployment.clients.kms
+    kms.put_key_policy(KeyId=key.ref, PolicyName="default", Policy=json.dumps(properties["KeyPolicy"]))
+    if "Description" in properties:
+        kms.update_key_description(KeyId=key.ref, Description=properties["Description"])
+    if text(properties.get("EnableKeyRotation", False)) == "true":
+        kms.enable_key_rotation(KeyId=key.ref)
+    if text(properties.get("Enabled", True)) == "false":
+        kms.disable_key(KeyId=key.ref)
+
+
+def _create_secret(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
+    secrets = deployment.clients.secretsmanager
+    generate = _literal(logical_id, properties, "GenerateSecretString")
+    if generate is not None:  # its options are GetRandomPassword's parameters
+        value = secrets.get_random_password(**generate)["RandomPassword"]
+    else:
+        value = _literal(logical_id, properties, "SecretString", "")
+    name = _literal(logical_id, properties, "Name") or deployment.generated_name(logical_id)
+    arn = secrets.create_secret(Name=name, SecretString=value)["ARN"]
+    return Physical(ref=arn, attributes={"Id": arn})
+
+
+def _configure_secret(deployment: Deployment, secret: Physical, properties: Properties) -> None:
+    if "Description" in properties:
+        secrets = deployment.clients.secretsmanager
+        secrets.update_secret(SecretId=secret.ref, Description=properties["Description"])
+
+
+def _create_layer(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
+    content = _literal(logical_id, properties, "Content")
+    layer = deployment.clients.lambda_.publish_layer_version(
+        LayerName=_literal(logical_id, properties, "LayerName") or deployment.generated_name(logical_id, 140),
+        Description=str(_literal(logical_id, properties, "Description", "")),
+        Content={"S3Bucket": content["S3Bucket"], "S3Key": content["S3Key"]},
+        CompatibleRuntimes=properties.get("CompatibleRuntimes", []),
+        CompatibleArchitectures=properties.get("CompatibleArchitectures", []),
+    )
+    return Physical(ref=layer["LayerVersionArn"], attributes={"LayerVersionArn": layer["LayerVersionArn"]})
+
+
+def _create_http_api(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
+    if "Body" not in properties:
+        raise TemplateError(f"{logical_id}: only APIs defined by an OpenAPI Body (as SAM makes) are emulated")
+    api = deployment.clients.apigatewayv2.create_api(Name=deployment.stack_name, ProtocolType="HTTP")
+    endpoint = f"https://{api['ApiId']}.execute-api.{deployment.clients.region}.amazonaws.com"
+    return Physical(ref=api["ApiId"], attributes={"ApiId": api["ApiId"], "ApiEndpoint": endpoint})
+
+
+def _configure_http_api(deployment: Deployment, api: Physical, properties: Properties) -> None:
+    """Routes and integrations from the OpenAPI body, then the Lambda authorizers, route auth and CORS."""
+    client = deployment.clients.apigatewayv2
+    body: dict[str, Any] = properties["Body"]
+    client.reimport_api(ApiId=api.ref, Body=json.dumps(body))
+    authorizers: dict[str, str] = {}
+    for name, scheme in (body.get("components", {}).get("securitySchemes") or {}).items():
+        settings = scheme.get("x-amazon-apigateway-authorizer")
+        if not settings or settings.get("type") != "request":
+            raise TemplateError(f"{api.ref}: authorizer {name} is not a Lambda REQUEST authorizer")
+        identity = settings.get("identitySource", [])
+        authorizers[name] = client.create_authorizer(
+            ApiId=api.ref,
+            Name=name,
+            AuthorizerType="REQUEST",
+            AuthorizerUri=settings["authorizerUri"],
+            AuthorizerPayloadFormatVersion=settings.get("authorizerPayloadFormatVersion", "2.0"),
+            EnableSimpleResponses=bool(settings.get("enableSimpleResponses", False)),
+            AuthorizerResultTtlInSeconds=int(settings.get("authorizerResultTtlInSeconds", 0)),
+            IdentitySource=[identity] if isinstance(identity, str) else list(identity),
+        )["AuthorizerId"]
+    routes = {route["RouteKey"]: route["RouteId"] for route in client.get_routes(ApiId=api.ref)["Items"]}
+    for path, operations in (body.get("paths") or {}).items():
+        for method, operation in operations.items():
+            names = [name for requirement in operation.get("security", []) for name in requirement]
+            authorizer = next((authorizers[name] for name in names if name in authorizers), None)
+            if authorizer is not None:
+                route = routes[f"{method.upper()} {path}"]
+                client.update_route(
+                    ApiId=api.ref, RouteId=route, AuthorizationType="CUSTOM", AuthorizerId=authorizer
+                )
+    info = body.get("info", {})
+    update: dict[str, Any] = {"Name": str(info.get("title", deployment.stack_name))}
+    if "description" in info:
+        update["Description"] = info["description"]
+    if body.get("x-amazon-apigateway-cors"):  # the API's CORS keys, in camel case
+        cors = body["x-amazon-apigateway-cors"]
+        update["CorsConfiguration"] = {key[0].upper() + key[1:]: value for key, value in cors.items()}
+    client.update_api(ApiId=api.ref, **update)
+
+
+def _with_numbers(values: Properties, **kinds: Callable[[Any], Any]) -> dict[str, Any]:
+    """Numeric values as the API wants them (they may come from string parameters)."""
+    return {key: kinds[key](value) if key in kinds else value for key, value in values.items()}
+
+
+def _create_http_api_stage(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
+    options = {key: value for key, value in properties.items() if key not in ("ApiId", "StageName")}
+    if "DefaultRouteSettings" in options:
+        settings = options["DefaultRouteSettings"]
+        options["DefaultRouteSettings"] = _with_numbers(
+            settings, ThrottlingBurstLimit=int, ThrottlingRateLimit=float
+        )
+    stage = deployment.clients.apigatewayv2.create_stage(
+        ApiId=properties["ApiId"], StageName=properties["StageName"], **options
+    )
+    return Physical(ref=stage["StageName"])
+
+
+def _create_alarm(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
+    """The alarm's properties are PutMetricAlarm's parameters."""
+    options = _with_numbers(
+        properties, Period=int, EvaluationPeriods=int, DatapointsToAlarm=int, Threshold=float
+    )
+    name = options.pop("AlarmName", None) or deployment.generated_name(logical_id)
+    deployment.clients.cloudwatch.put_metric_alarm(AlarmName=name, **options)
+    return Physical(ref=name)
+
+
+def _create_topic_policy(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
+    policy = json.dumps(properties["PolicyDocument"])
+    for topic in properties["Topics"]:
+        deployment.clients.sns.set_topic_attributes(
+            TopicArn=topic, AttributeName="Policy", AttributeValue=policy
+        )
+    return Physical(ref=deployment.generated_name(logical_id))
+
+
+def _apply_ttl(deployment: Deployment, table: str, specification: Properties) -> None:
+    enabled = text(specification.get("Enabled", False)) == "true"
+    attribute = str(specification["AttributeName"])
+    deployment.clients.dynamodb.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"AttributeName": attribute, "Enabled": enabled}
+    )
+
+
+def _apply_point_in_time_recovery(deployment: Deployment, table: str, specification: Properties) -> None:
+    enabled = text(specification.get("PointInTimeRecoveryEnabled", False)) == "true"
+    deployment.clients.dynamodb.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": enabled}
+    )
+
+
+def _apply_layers(deployment: Deployment, function_name: str, layers: list[str]) -> None:
+    deployment.clients.lambda_.update_function_configuration(FunctionName=function_name, Layers=layers)
+
+
+EMULATED_TYPES: dict[str, Emulation] = {
+    "AWS::KMS::Key": Emulation(
+        "moto's CloudFormation ignores KeySpec and KeyUsage and stores KeyPolicy unserialized (DescribeKey "
+        "fails): CreateKey, then PutKeyPolicy with the resolved policy",
+        create=_create_kms_key,
+        configure=_configure_kms_key,
+    ),
+    "AWS::SecretsManager::Secret": Emulation(
+        "not in moto's CloudFormation: CreateSecret, its value from GetRandomPassword",
+        create=_create_secret,
+        configure=_configure_secret,
+    ),
+    "AWS::Lambda::LayerVersion": Emulation(
+        "moto's CloudFormation layer has no physical id (Ref yields no ARN) and drops "
+        "CompatibleArchitectures: PublishLayerVersion",
+        create=_create_layer,
+    ),
+    "AWS::ApiGatewayV2::Api": Emulation(
+        "not in moto's CloudFormation: CreateApi, then ReimportApi of the resolved OpenAPI body, "
+        "CreateAuthorizer, UpdateRoute and CORS",
+        create=_create_http_api,
+        configure=_configure_http_api,
+    ),
+    "AWS::ApiGatewayV2::Stage": Emulation(
+        "not in moto's CloudFormation: CreateStage", create_after=_create_http_api_stage
+    ),
+    "AWS::CloudWatch::Alarm": Emulation(
+        "not in moto's CloudFormation: PutMetricAlarm", create_after=_create_alarm
+    ),
+    "AWS::SNS::TopicPolicy": Emulation(
+        "not in moto's CloudFormation: SetTopicAttributes(Policy)", create_after=_create_topic_policy
+    ),
+}
+
+# Properties moto's CloudFormation ignores, applied to the physical id once the stack exists.
+APPLIED_AFTERWARDS: dict[str, dict[str, Callable[[Deployment, str, Any], None]]] = {
+    "AWS::DynamoDB::Table": {
+        "TimeToLiveSpecification": _apply_ttl,
+        "PointInTimeRecoverySpecification": _apply_point_in_time_recovery,
+    },
+    "AWS::Lambda::Function": {"Layers": _apply_layers},
+}
+
+
+def _detach_event_source_mapping(clients: Clients, mapping_id: str) -> None:
+    """Keeps a DynamoDB stream mapping listed in moto's Lambda, but unhooked from moto's table.
+
+    On every write moto invokes the mapped function (in Docker) and then *empties the stream shard*,
+    so no other reader would see a record; whoever reads ``Stack.event_source_mappings`` plays
+    Lambda's part instead. No API does this: the in-process backend is edited (``mock_aws`` or a
+    ``ThreadedMotoServer``).
+    """
+    from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 (only with moto)
+
+    mapping = clients.lambda_.get_event_source_mapping(UUID=mapping_id)
+    source = str(mapping.get("EventSourceArn", ""))
+    match = re.fullmatch(r"arn:[^:]+:dynamodb:([^:]+):(\d{12}):table/([^/]+)/stream/.+", source)
+    if match is None:
+        raise TemplateError(
+            f"event source mapping {mapping_id}: only DynamoDB streams are supported, not {source!r}"
+        )
+    region, account, table_name = match.groups()
+    try:
+        table = dynamodb_backends[account][region].get_table(table_name)
+    except Exception as exc:  # moto raises its own ResourceNotFound
+        raise DeployError(
+            f"table {table_name} is not in this process's moto backend: deploy a stack with event "
+            "source mappings in-process (mock_aws or ThreadedMotoServer)"
+        ) from exc
+    table.lambda_event_source_mappings.pop(str(mapping["FunctionArn"]), None)

@@ -1,0 +1,174 @@
+"""The template's ``AWS::DynamoDB::Table`` resources created from their own properties in any DynamoDB
+(DynamoDB Local, or moto in tests), so the key schema, indexes, stream and TTL are those that deploy."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from local.template import TEMPLATE_PATH, Resolver, TemplateError, load_template
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+TABLE_TYPE = "AWS::DynamoDB::Table"
+
+# Table properties not passed to CreateTable, each with why. Any other untranslated property is an
+# error, so a new one is never silently lost. (DynamoDB Local accepts several of them but emulates none.)
+IGNORED_TABLE_PROPERTIES: dict[str, str] = {
+    "TableName": "replaced by <prefix>-<LogicalId>, so that tests and stacks can share one database",
+    "PointInTimeRecoverySpecification": "UpdateContinuousBackups is unknown to DynamoDB Local",
+    "SSESpecification": "no encryption at rest in DynamoDB Local (and its key is a resource of the stack)",
+    "DeletionProtectionEnabled": "tests delete their tables",
+    "Tags": "no effect on data semantics",
+    "ContributorInsightsSpecification": "a CloudWatch feature, not emulated",
+    "KinesisStreamSpecification": "Kinesis destination not emulated (the DynamoDB stream is kept)",
+    "TableClass": "pricing only",
+    "OnDemandThroughput": "throttling limits only",
+    "WarmThroughput": "throttling limits only",
+    "ResourcePolicy": "IAM: DynamoDB Local does not authorize requests",
+    "ImportSourceSpecification": "S3 import not emulated",
+}
+IGNORED_INDEX_PROPERTIES = frozenset(
+    {"ContributorInsightsSpecification", "OnDemandThroughput", "WarmThroughput"}
+)
+_TRANSLATED = {
+    "KeySchema",
+    "AttributeDefinitions",
+    "BillingMode",
+    "ProvisionedThroughput",
+    "StreamSpecification",
+}
+_TRANSLATED |= {"GlobalSecondaryIndexes", "LocalSecondaryIndexes", "TimeToLiveSpecification"}
+
+
+def table_resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The template's ``AWS::DynamoDB::Table`` resources by logical id."""
+    resources = template.get("Resources") or {}
+    return {str(name): resource for name, resource in resources.items() if resource.get("Type") == TABLE_TYPE}
+
+
+def create_tables_from_template(
+    client: DynamoDBClient,
+    template_path: str | os.PathLike[str] = TEMPLATE_PATH,
+    *,
+    prefix: str = "local",
+    parameters: Mapping[str, Any] | None = None,
+    exist_ok: bool = False,
+    timeout: float = 30.0,
+) -> dict[str, str]:
+    """Creates every table of the template as ``<prefix>-<LogicalId>``, intrinsic functions resolved with
+    ``parameters`` over the defaults; ``exist_ok`` keeps existing tables (a persistent database).
+    Returns ``{logical id: table name}`` once every table and index is ACTIVE."""
+    template = load_template(template_path)
+    resolver = Resolver(template, parameters, stack_name=prefix)
+    names: dict[str, str] = {}
+    for logical_id, resource in table_resources(template).items():
+        if "Condition" in resource and not resolver.condition(str(resource["Condition"])):
+            continue
+        # Ignored properties are dropped before resolving: they may reference other resources.
+        given = resource.get("Properties") or {}
+        properties = resolver.resolve({k: v for k, v in given.items() if k not in IGNORED_TABLE_PROPERTIES})
+        name = f"{prefix}-{logical_id}"
+        try:
+            client.create_table(**table_request(logical_id, properties, name))
+        except ClientError as exc:
+            if not (exist_ok and exc.response["Error"]["Code"] == "ResourceInUseException"):
+                raise
+        _wait_active(client, name, timeout)
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl and _as_bool(ttl.get("Enabled", False), f"{logical_id}.TimeToLiveSpecification.Enabled"):
+            _enable_ttl(client, name, str(ttl["AttributeName"]))
+        names[logical_id] = name
+    return names
+
+
+def table_request(logical_id: str, properties: Mapping[str, Any], table_name: str) -> dict[str, Any]:
+    """CreateTable arguments for one table's resolved properties (TTL is a separate call)."""
+    unknown = set(properties) - _TRANSLATED - set(IGNORED_TABLE_PROPERTIES)
+    if unknown:
+        raise TemplateError(
+            f"{logical_id}: properties {sorted(unknown)} are neither translated nor listed in "
+            "IGNORED_TABLE_PROPERTIES (local/tables.py)"
+        )
+    billing = properties.get("BillingMode", "PROVISIONED")  # CloudFormation's default
+    provisioned = billing == "PROVISIONED"
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "KeySchema": properties["KeySchema"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "BillingMode": billing,
+    }
+    if provisioned:
+        if "ProvisionedThroughput" not in properties:
+            raise TemplateError(f"{logical_id}: BillingMode PROVISIONED needs ProvisionedThroughput")
+        request["ProvisionedThroughput"] = _throughput(properties["ProvisionedThroughput"])
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if properties.get(key):
+            global_index = provisioned and key == "GlobalSecondaryIndexes"
+            request[key] = [_index(index, provisioned=global_index) for index in properties[key]]
+    if properties.get("StreamSpecification"):
+        # CloudFormation enables a stream by its view type alone; the API wants both fields.
+        view = properties["StreamSpecification"]["StreamViewType"]
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
+    return request
+
+
+def _index(index: Mapping[str, Any], *, provisioned: bool) -> dict[str, Any]:
+    unknown = set(index) - {"IndexName", "KeySchema", "Projection", "ProvisionedThroughput"}
+    if unknown - IGNORED_INDEX_PROPERTIES:
+        raise TemplateError(f"index {index.get('IndexName')}: unsupported properties {sorted(unknown)}")
+    result = {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+    if provisioned and "ProvisionedThroughput" in index:
+        result["ProvisionedThroughput"] = _throughput(index["ProvisionedThroughput"])
+    return result
+
+
+def _throughput(value: Mapping[str, Any]) -> dict[str, int]:
+    return {key: int(value[key]) for key in ("ReadCapacityUnits", "WriteCapacityUnits")}
+
+
+def _as_bool(value: Any, what: str) -> bool:
+    if str(value).lower() in {"true", "false"}:
+        return str(value).lower() == "true"
+    raise TemplateError(f"{what}: expected a boolean, got {value!r}")
+
+
+def _enable_ttl(client: DynamoDBClient, table_name: str, attribute: str) -> None:
+    current = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    if current.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
+        if current.get("AttributeName") != attribute:
+            raise TemplateError(
+                f"{table_name}: TTL is on {current.get('AttributeName')}, the template says {attribute}"
+            )
+        return
+    client.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
+    )
+
+
+def _wait_active(client: DynamoDBClient, table_name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        table = client.describe_table(TableName=table_name)["Table"]
+        indexes = table.get("GlobalSecondaryIndexes", [])
+        statuses = [table.get("TableStatus"), *(index.get("IndexStatus") for index in indexes)]
+        if all(status == "ACTIVE" for status in statuses):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"table {table_name} not ACTIVE after {timeout} s: {statuses}")
+        time.sleep(0.1)
+
+
+def delete_tables(client: DynamoDBClient, names: Iterable[str]) -> None:
+    """Deletes tables, ignoring those already gone."""
+    for name in names:
+        try:
+            client.delete_table(TableName=name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
