@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 # The whole service on 127.0.0.1:$(PORT) (default 3000), in the foreground; Ctrl-C stops it.
 # `make run PERSIST=.local/data` keeps the data across restarts (DynamoDB Local); RUN_ARGS adds options.
-run: setup
+run: setup ddblocal
 	$(BIN)/python -m local $(if $(PORT),--port $(PORT)) $(if $(PERSIST),--persist $(PERSIST)) $(RUN_ARGS)
 
 # Prints the running local stack's events as they come (bus and SNS topic); EVENTS_ARGS=--json for all.

@@ -50,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep data across restarts: DynamoDB Local in DIR/dynamodb, keys and secrets in DIR",
     )
     parser.add_argument(
+        "--moto-dynamodb",
+        action="store_true",
+        help="DynamoDB in the moto emulator instead of DynamoDB Local (no Java needed, several times slower)",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         default=Path(".local"),
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         port=server.port,
         state_dir=args.state_dir,
         persist=args.persist,
+        moto_dynamodb=args.moto_dynamodb,
         project=args.project,
         parameters=parameters,
         quiet=args.quiet,

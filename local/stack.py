@@ -50,6 +50,8 @@ class Options:
     port: int = 3000
     state_dir: Path = Path(".local")
     persist: Path | None = None
+    moto_dynamodb: bool = False
+    """DynamoDB in moto instead of DynamoDB Local (no Java needed; several times slower, and in memory)."""
     stack_name: str = "feedback-local"
     project: str = "demo"
     parameters: dict[str, str] = field(default_factory=dict)
@@ -104,9 +106,11 @@ class LocalStack:
         if options.persist is not None:
             options.persist.mkdir(parents=True, exist_ok=True)
             self.state = PersistentState.load(options.persist, options.stack_name)
-            stack = self._deploy_beside_dynamodb_local(options.persist)
-        else:
+            stack = self._deploy_beside_dynamodb_local(options.persist / "dynamodb")
+        elif options.moto_dynamodb:
             stack = self._deploy()
+        else:
+            stack = self._deploy_beside_dynamodb_local(None)
         harness = self.harness = Harness(stack, self._table_names(stack), self.server.gateway)
         self._process_environment(harness)
         self.taps = create_event_taps(stack, self._client("sqs"), self._client("events"), self._client("sns"))
@@ -171,14 +175,14 @@ class LocalStack:
         log.info("stack %s created in %.1f s", stack.name, time.monotonic() - started)
         return stack
 
-    def _deploy_beside_dynamodb_local(self, directory: Path) -> Stack:
-        """DynamoDB Local starts (Java) while the stack deploys."""
+    def _deploy_beside_dynamodb_local(self, directory: Path | None) -> Stack:
+        """DynamoDB Local (in memory without a ``directory``) starts (Java) while the stack deploys."""
         from local.ddblocal import DynamoDBLocal, ensure_installed  # noqa: PLC0415
 
         with ThreadPoolExecutor(1, thread_name_prefix="deploy") as pool:
             deployed = pool.submit(self._deploy)
-            self.ddb = DynamoDBLocal(db_path=directory / "dynamodb", jar=ensure_installed()).start()
-            log.info("DynamoDB Local on %s (data in %s)", self.ddb.endpoint_url, directory / "dynamodb")
+            self.ddb = DynamoDBLocal(db_path=directory, jar=ensure_installed()).start()
+            log.info("DynamoDB Local on %s (data %s)", self.ddb.endpoint_url, directory or "in memory")
             return deployed.result()
 
     def _table_names(self, stack: Stack) -> dict[str, str]:

@@ -77,9 +77,14 @@ def aws_calls() -> AwsCalls:
     return AwsCalls()
 
 
+SKIP_DDBLOCAL_ENV = "FEEDBACK_SKIP_DDBLOCAL"
+"""Set to 1 to skip what needs DynamoDB Local (Java) on purpose; the local stack then uses moto's DynamoDB."""
+
+
 @pytest.fixture(scope="package")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
     """``python -m local`` for one tier; at the end it must stop on SIGTERM with exit code 0."""
-    with running(tmp_path_factory.mktemp("stack"), "stack") as process:
+    options = ["--moto-dynamodb"] if os.environ.get(SKIP_DDBLOCAL_ENV) == "1" else []
+    with running(tmp_path_factory.mktemp("stack"), "stack", *options) as process:
         yield process
         assert process.terminate() == 0, process.output()

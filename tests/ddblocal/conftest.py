@@ -17,11 +17,12 @@ import pytest
 
 from local.ddblocal import DynamoDBLocal, DynamoDBLocalUnavailable, ensure_installed, find_java
 from local.tables import create_tables_from_template, delete_tables
+from tests.conftest import SKIP_DDBLOCAL_ENV
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-SKIP_ENV = "FEEDBACK_SKIP_DDBLOCAL"
+SKIP_ENV = SKIP_DDBLOCAL_ENV
 HERE = Path(__file__).resolve().parent
 
 

@@ -13,7 +13,6 @@ from local.process import LocalProcess
 from tests.e2e.emulator import EventLog
 
 ROOT = Path(__file__).resolve().parents[2]
-SKIP_DDBLOCAL_ENV = "FEEDBACK_SKIP_DDBLOCAL"
 
 
 @pytest.fixture(scope="package")

@@ -93,7 +93,7 @@ def test_make_smoke_passes_every_step_including_the_event(
     report = f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
     assert result.returncode == 0, report
     assert steps(result.stdout) == [("ok", step) for step in STEPS], report
-    assert re.search(r"^ok   event arrives \(\d+\.\d\d s\): event_id \w+$", result.stdout, re.MULTILINE), (
+    assert re.search(r"^ok   event arrives \(\d+\.\d\d s\): event_id [\w-]+$", result.stdout, re.MULTILINE), (
         report
     )
     assert re.search(r"^smoke: all 12 steps passed against ", result.stdout, re.MULTILINE), report

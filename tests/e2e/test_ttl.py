@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from local.process import running
-from tests.e2e.conftest import SKIP_DDBLOCAL_ENV
+from tests.conftest import SKIP_DDBLOCAL_ENV
 from tests.e2e.emulator import EventLog, emulator_client, wait_until
 
 
@@ -30,12 +30,12 @@ def expired_event(log: EventLog, source: str, run_id: str) -> dict[str, Any] | N
 
 @pytest.mark.parametrize("storage", ["moto", "dynamodb-local"])
 def test_an_expired_record_is_swept_and_published_as_expired(tmp_path: Path, storage: str) -> None:
-    persist: list[str] = []
+    options = ["--moto-dynamodb"]
     if storage == "dynamodb-local":
         if os.environ.get(SKIP_DDBLOCAL_ENV) == "1":
             pytest.skip(f"{SKIP_DDBLOCAL_ENV}=1: DynamoDB Local is skipped on request")
-        persist = ["--persist", str(tmp_path / "data")]
-    with running(tmp_path, storage, "--ttl-sweep-seconds", "1", *persist) as stack:
+        options = ["--persist", str(tmp_path / "data")]
+    with running(tmp_path, storage, "--ttl-sweep-seconds", "1", *options) as stack:
         credentials = stack.credentials()
         run_id = f"ttl-{uuid.uuid4().hex[:8]}"
         with httpx.Client(base_url=stack.endpoint, timeout=15) as api:
