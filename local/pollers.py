@@ -406,10 +406,6 @@ class StreamPoller(PeriodicWorker):
         """The last sequence number done per shard."""
         return {shard_id: shard.checkpoint for shard_id, shard in self._shards.items() if shard.checkpoint}
 
-    def idle(self) -> bool:
-        """No record waiting in any shard (after the last poll)."""
-        return all(not shard.buffer for shard in self._shards.values())
-
 
 def _iso(epoch: float, *, milliseconds: bool = False) -> str:
     moment = datetime.fromtimestamp(epoch, UTC)

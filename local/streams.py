@@ -110,7 +110,3 @@ class StreamReader:
     def shards(self) -> list[str]:
         """Shards found so far (open or closed)."""
         return list(self._iterators)
-
-    def closed(self, shard_id: str) -> bool:
-        """Whether a shard has been read to its end (it was closed and has no more records)."""
-        return shard_id in self._iterators and self._iterators[shard_id] is None
