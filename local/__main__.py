@@ -33,8 +33,8 @@ _REPEAT_GRACE_SECONDS = 2.0
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m local",
-        description="Run the feedback service locally: AWS emulated in-process (moto), the template's "
-        "resources, an HTTP API gateway and the stream pollers.",
+        description="Run the feedback service locally: AWS emulated in-process (moto) with DynamoDB Local, "
+        "the template's resources, an HTTP API gateway and the stream pollers.",
     )
     parser.add_argument(
         "--port",
