@@ -67,6 +67,11 @@ def key_id_of(key: str) -> str:
     return key.rsplit("key/", 1)[-1]
 
 
+def issued_header_segment(kid: str) -> str:
+    """The header segment the issuer writes for a key: one spelling per key."""
+    return _encode_segment(_compact_json({"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": kid}))
+
+
 def _compact_json(value: Any) -> bytes:
     # ensure_ascii=False: a non-ASCII id costs its UTF-8 bytes (1-4), not 6-12 bytes of \u escapes.
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
@@ -80,15 +85,21 @@ def _malformed(error: Exception | None = None) -> NoReturn:
     raise Unauthorized("feedback token is malformed") from error
 
 
+_BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_UNUSED_BITS_MASK = {0: 0, 2: 0b1111, 3: 0b11}
+
+
 def _decode_segment(segment: str) -> bytes:
     """Bytes of a canonical base64url segment, the one spelling `_encode_segment` produces."""
     # A length of 4n + 1 characters encodes no whole number of bytes.
     if not _BASE64URL.fullmatch(segment) or len(segment) % 4 == 1:
         _malformed()
-    data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    if _encode_segment(data) != segment:  # unused trailing bits were not zero
+    # The last character of a 4n + 2 (4n + 3) character segment carries 4 (2) unused bits: zero in the
+    # one spelling, else the same bytes would have several.
+    unused_mask = _UNUSED_BITS_MASK[len(segment) % 4]
+    if unused_mask and _BASE64URL_ALPHABET.index(segment[-1]) & unused_mask:
         _malformed()
-    return data
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -127,6 +138,9 @@ P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 the low-S form and the verifier accepts only that, so a token has exactly one spelling."""
 
 
+_ES256 = ec.ECDSA(hashes.SHA256())
+
+
 def _is_low_s(signature: bytes) -> bool:
     s = int.from_bytes(signature[COORDINATE_BYTES:], "big")
     return s <= P256_ORDER // 2
@@ -163,8 +177,7 @@ class TokenIssuer:
         claims |= {
             claim: value for claim, value in self._request_values(request).values() if value is not None
         }
-        header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": self._kid}
-        header_segment = _encode_segment(_compact_json(header))
+        header_segment = issued_header_segment(self._kid)
         claims_json = _compact_json(claims)
         signing_input = f"{header_segment}.{_encode_segment(claims_json)}".encode("ascii")
         if len(signing_input) > KMS_MAX_MESSAGE_BYTES:
@@ -248,6 +261,8 @@ class TokenVerifier:
         self._keys = keys
         self._issuer = issuer
         self._clock = clock
+        # The issuer's own header spellings, checked once here instead of decoded on every token.
+        self._issued_headers = {issued_header_segment(kid): kid for kid in keys.allowed}
 
     def verify(self, token: str) -> TokenClaims:
         if not token or len(token) > MAX_TOKEN_LENGTH:
@@ -256,12 +271,13 @@ class TokenVerifier:
         if len(segments) != 3:
             _malformed()
         header_segment, claims_segment, signature_segment = segments
-        header = _decode_object(header_segment)
+        kid = self._issued_headers.get(header_segment)
+        if kid is None:
+            kid = self._check_header(_decode_object(header_segment))
         unverified = _decode_object(claims_segment)
         signature = _decode_segment(signature_segment)
         if len(signature) != SIGNATURE_BYTES or not _is_low_s(signature):
             _malformed()
-        kid = self._check_header(header)
         self._check_times(unverified)
         claims = self._check_claims(unverified)
         self._check_signature(kid, f"{header_segment}.{claims_segment}".encode("ascii"), signature)
@@ -302,6 +318,6 @@ class TokenVerifier:
         r = int.from_bytes(signature[:COORDINATE_BYTES], "big")
         s = int.from_bytes(signature[COORDINATE_BYTES:], "big")
         try:
-            self._keys.get(kid).verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
+            self._keys.get(kid).verify(encode_dss_signature(r, s), signing_input, _ES256)
         except InvalidSignature as error:
             raise Unauthorized("feedback token is invalid") from error
