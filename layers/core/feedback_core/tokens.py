@@ -114,11 +114,15 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+"""Built once: json.loads with hooks builds a decoder per call."""
+
+
 def _decode_object(segment: str) -> dict[str, Any]:
     """The JSON object in a header or claims segment: strict UTF-8, strict JSON, an object."""
     data = _decode_segment(segment)
     try:
-        value = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        value = _STRICT_JSON.decode(data.decode("utf-8"))
     # UnicodeDecodeError, JSONDecodeError and "integer too long" are ValueErrors; deep nesting recurses.
     except (ValueError, RecursionError) as error:
         _malformed(error)
