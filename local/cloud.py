@@ -160,12 +160,17 @@ class Stack:
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """The function's environment variables, as Lambda stores them (all strings)."""
-        variables = self.function_configuration(logical_id).get("Environment", {}).get("Variables", {})
-        return {name: text(value) for name, value in variables.items()}
+        return environment_of(self.function_configuration(logical_id))
 
     def function_configuration(self, logical_id: str) -> dict[str, Any]:
         """Lambda's GetFunctionConfiguration answer for one of the template's functions."""
         return dict(self.clients.lambda_.get_function_configuration(FunctionName=self.resources[logical_id]))
+
+
+def environment_of(configuration: Mapping[str, Any]) -> dict[str, str]:
+    """The environment variables of a GetFunctionConfiguration answer, as Lambda stores them (all strings)."""
+    variables = configuration.get("Environment", {}).get("Variables", {})
+    return {name: text(value) for name, value in variables.items()}
 
 
 def deploy_stack(

@@ -127,32 +127,42 @@ class LocalFunction:
 
     def load(self) -> None:
         """Creates the first execution environment now (a broken handler fails at start, not at a request)."""
-        with self._available:
-            if self._created == 0:
-                self._idle.append(self._new_environment())
+        if self._created == 0:
+            with self._environment():
+                pass
 
-    def _new_environment(self) -> Handler:
+    def _new_environment(self, number: int) -> Handler:
+        """Imports the handler file once more, as execution environment ``number``."""
         module_path, _, function = self.handler.rpartition(".")
         if not module_path or not function:
             raise ValueError(f"{self.logical_id}: Handler {self.handler!r} is not <module>.<function>")
         file = self.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-        module_name = "local_function_" + re.sub(
-            r"\W", "_", f"{self.logical_id}_{module_path}_{self._created}"
-        )
+        module_name = "local_function_" + re.sub(r"\W", "_", f"{self.logical_id}_{module_path}_{number}")
         module = sys.modules.get(module_name) or import_file(module_name, file)
         handler = getattr(module, function, None)
         if not callable(handler):
             raise ValueError(f"{self.logical_id}: {file} has no function {function}")
-        self._created += 1
         return handler  # type: ignore[no-any-return]
 
     @contextmanager
     def _environment(self) -> Iterator[Handler]:
-        """An idle execution environment (a new one while fewer than ``max_environments`` exist)."""
+        """An idle execution environment (a new one while fewer than ``max_environments`` exist). A new
+        one is imported outside the lock, so invocations of the ready ones come and go meanwhile."""
         with self._available:
             while not self._idle and self._created >= self.max_environments:
                 self._available.wait()
-            handler = self._idle.pop() if self._idle else self._new_environment()
+            handler = self._idle.pop() if self._idle else None
+            number = self._created
+            if handler is None:
+                self._created += 1  # reserved: a concurrent invocation counts it
+        if handler is None:
+            try:
+                handler = self._new_environment(number)
+            except BaseException:
+                with self._available:
+                    self._created -= 1
+                    self._available.notify()
+                raise
         try:
             yield handler
         finally:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from local.cloud import Stack, deploy_stack
+from local.cloud import Stack, deploy_stack, environment_of
 from local.functions import LocalFunction
 from local.gateway import ApiDefinition, Gateway, HttpRequest, HttpResponse
 
@@ -35,12 +35,12 @@ class Harness:
             if code is None:
                 log.warning("%s has no local code folder: not served", logical_id)
                 continue
-            environment = stack.function_environment(logical_id)
+            configuration = stack.function_configuration(logical_id)
             function = LocalFunction.from_configuration(
                 logical_id,
                 code,
-                stack.function_configuration(logical_id),
-                {name: renamed.get(value, value) for name, value in environment.items()},
+                configuration,
+                {name: renamed.get(value, value) for name, value in environment_of(configuration).items()},
             )
             function.load()
             self.functions[logical_id] = function

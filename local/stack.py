@@ -1,6 +1,7 @@
-"""The whole service on one machine (``make run``): a moto server, the template deployed into it (with
-``--persist``, its tables in DynamoDB Local), the :class:`~local.harness.Harness` served over HTTP, the
-stream pollers, the TTL sweeper, the event taps and ``<state dir>/credentials.json``.
+"""The whole service on one machine (``make run``): a moto server, the template deployed into it, its
+tables in DynamoDB Local (in memory, or in ``--persist DIR``; moto's with ``--moto-dynamodb``), the
+:class:`~local.harness.Harness` served over HTTP, the stream pollers, the TTL sweeper, the event taps
+and ``<state dir>/credentials.json``.
 
 The process environment holds only what every function shares (emulator endpoints, dummy credentials,
 region, Powertools' settings); each function runs with its own deployed environment (see the harness).
