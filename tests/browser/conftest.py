@@ -11,6 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import (
     Browser,
+    expect,
     sync_playwright,
 )
 
@@ -18,6 +19,10 @@ from local.process import LocalProcess, running
 from tests.browser.pages import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, PageLog, Visit
 from tests.browser.sites import Backend, OtherSite
 from tests.conftest import SKIP_DDBLOCAL_ENV
+
+# The stack shares the machine with the browser and the tests: a result a page shows after a request
+# through the gateway and a function may take longer than Playwright's default 5 s to appear.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="package")

@@ -68,8 +68,9 @@ class Backend:
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.api_key}"}
 
-    def issue(self, run_id: str, user_id: str, **fields: Any) -> str:
-        body = {"run_id": run_id, "user_id": user_id, **fields}
+    def issue(self, run_id: str, user_id: str | None, **fields: Any) -> str:
+        """A token for the run, bound to ``user_id`` (None: to no user)."""
+        body = {"run_id": run_id, **({"user_id": user_id} if user_id else {}), **fields}
         response = self.client.post("/v1/tokens", headers=self._headers, json=body)
         assert response.status_code == 201, response.text
         return str(response.json()["feedback_token"])

@@ -276,6 +276,27 @@ def test_score_is_sent_with_the_comment(open_widget: Callable[..., Widget], back
     assert (stored["outcome"], stored["score"], stored.get("comment")) == ("positive", 4, None)
 
 
+def test_a_token_with_no_user_acts_for_the_user_id_attribute(
+    open_widget: Callable[..., Widget], backend: Backend
+) -> None:
+    run_id = f"widget-run-{uuid.uuid4().hex[:12]}"
+    token = backend.issue(run_id, None)
+    widget = open_widget(' user-id="guest-42"', token=token, run_id=run_id, user_id="guest-42")
+    widget.good.click()
+    widget.wait_for_events("feedback-submitted", 1)
+    stored = backend.stored(run_id, "guest-42")
+    assert stored is not None
+    assert stored["outcome"] == "positive"
+    assert backend.stored(run_id, "anonymous") is None
+
+    widget.page.reload()  # read back for that user (GET /v1/feedback/me?user_id=guest-42)
+    widget.wait_for_events("feedback-loaded", 1)
+    expect(widget.good).to_have_attribute("aria-pressed", "true")
+    widget.good.click()
+    widget.wait_for_events("feedback-retracted", 1)
+    assert backend.stored(run_id, "guest-42") is None
+
+
 # ------------------------------------------------------------------------------ network behaviour
 
 
