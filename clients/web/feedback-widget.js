@@ -322,6 +322,7 @@ input{width:6em}
           this._comment.value = this._record.comment || "";
           this._score.value = this._record.score == null ? "" : String(this._record.score);
         }
+        this._setBusy(false); // listeners see the widget settled
         this._emit("feedback-loaded", {record: this._record});
       } catch (error) {
         if (generation === this._generation) this._failed(error);
@@ -358,6 +359,7 @@ input{width:6em}
         const created = !this._record;
         this._record = await response.json();
         this._say(this.label("saved"));
+        this._setBusy(false);
         this._emit("feedback-submitted", {record: this._record, created});
       } catch (error) {
         if (generation === this._generation) this._failed(error);
@@ -380,6 +382,7 @@ input{width:6em}
         this._comment.value = "";
         this._score.value = "";
         this._say(this.label("retracted"));
+        this._setBusy(false);
         this._emit("feedback-retracted", {previous});
       } catch (error) {
         if (generation === this._generation) this._failed(error);
@@ -394,6 +397,7 @@ input{width:6em}
       // 401: the token expired (or was never valid). Another try cannot help: the page must get a new one.
       this._expired = status === 401;
       this._say(this.label(this._expired ? "expired" : "error"), "error");
+      this._setBusy(false);
       this._emit("feedback-error", {status, code, message: String(error && error.message)});
     }
 
