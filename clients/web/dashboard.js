@@ -321,10 +321,13 @@ async function turnPage(step) {
   }
   state.page = Math.max(0, state.page + step);
   const generation = ++state.generation;
+  document.body.classList.add("loading");
   try {
     await loadPage(generation);
   } catch (error) {
     if (generation === state.generation) fail(error);
+  } finally {
+    if (generation === state.generation) document.body.classList.remove("loading");
   }
 }
 
