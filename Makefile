@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY ?= 0
 
 include mk/ddblocal.mk
 
-.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi vendor-docs-ui smoke clean
+.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi web vendor-axe vendor-docs-ui smoke clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/ruff format --check layers functions clients scripts local bench tests
 
 typecheck: setup
-	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl local scripts/smoke.py
+	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl local scripts/smoke.py scripts/build_web.py scripts/vendor_axe.py
 
 test: lint typecheck ddblocal
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -71,6 +71,16 @@ bench: setup
 
 openapi: setup
 	$(BIN)/python scripts/build_openapi.py
+
+# The widget and the dashboard, from clients/web into functions/meta/web (what `sam build` packages):
+# JavaScript minified with rjsmin, a manifest with each file's SHA-256. Commit the result.
+web: setup
+	$(BIN)/python scripts/build_web.py
+
+# axe-core for the browser tests' accessibility checks (tests/browser/axe.py), vendored from npm at the
+# version pinned in tests/browser/vendor/axe-core.json (AXE_VERSION=x.y.z moves to another). Needs npm.
+vendor-axe:
+	$(PYTHON) scripts/vendor_axe.py
 
 build: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template-file template.yaml

@@ -72,6 +72,7 @@ REASONS = {
     201: "Created",
     202: "Accepted: the work goes on with the next identical request",
     204: "No Content",
+    304: "Not Modified: the If-None-Match header names the current ETag",
     400: "Malformed request: invalid JSON or UTF-8, JSON nested too deep, a bad cursor",
     401: "Missing, invalid or expired credential",
     403: "The API key lacks the scope, or the token is bound to another user or the record is owned",
@@ -147,6 +148,9 @@ ETAG = {
     "ETag": {"required": True, "description": 'The record version: "<version>"', "schema": {"type": "string"}}
 }
 CACHED = {"Cache-Control": {"required": True, "schema": {"type": "string"}}}
+STATIC_FILE = CACHED | {
+    "ETag": {"required": True, "description": "The file's version", "schema": {"type": "string"}}
+}
 RECORD = {"$ref": SCHEMAS + "FeedbackRecord"}
 PAGE = {"$ref": SCHEMAS + "FeedbackPage"}
 TOKEN_ERRORS = [401, 403, 422, 429]
@@ -249,6 +253,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("get", "/v1/docs"): Operation(
         [Success(200, {"type": "string"}, media_type="text/html")], [], "Interactive API documentation."
+    ),
+    ("get", "/v1/widget.js"): Operation(
+        [
+            Success(200, {"type": "string"}, headers=STATIC_FILE, media_type="text/javascript"),
+            Success(304, headers=STATIC_FILE),
+        ],
+        [],
+        "The web widget: a script defining the custom element `<feedback-widget>` (docs/WIDGET.md)."
+        " `?v=<version>` (the version in the widget's ETag) is cached for a year; without it, five"
+        " minutes, then revalidated with If-None-Match.",
     ),
     ("get", "/v1/health"): Operation(
         [Success(200, {"$ref": SCHEMAS + "Health"}, {"status": "ok"})], [], "Liveness check."

@@ -1,12 +1,7 @@
-"""Public metadata: JWKS, OpenAPI document, API docs page (with its files) and health."""
+"""Public metadata: JWKS, OpenAPI document, API docs page (with its files), web widget, dashboard, health."""
 
-import base64
-import gzip
-import hashlib
 import json
-import re
-from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -19,6 +14,7 @@ from feedback_core.errors import NotFound
 from feedback_core.http import FeedbackResolver, json_response
 from feedback_core.observability import logger, tracer
 from feedback_core.settings import TokenLifetimeSettings, VerifyKeySettings, load_settings
+from feedback_core.static_files import StaticFile, static_response
 
 app = FeedbackResolver(requires=(TokenLifetimeSettings, VerifyKeySettings))
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
@@ -38,81 +34,80 @@ DOCS_PAGE = """<!doctype html>
 <script src="{init.js}"></script>
 </body></html>
 """
-DOCS_PAGE_HEADERS = {
+# The pages served here (docs, dashboard) load scripts, styles and data from this API only.
+PAGE_HEADERS = {
     "Content-Security-Policy": "; ".join(
         [
             "default-src 'none'",
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",  # Swagger UI's icons are data: URIs in its stylesheet
-            "connect-src 'self'",  # the OpenAPI document, and "Try it out" requests to this API
+            "connect-src 'self'",  # the OpenAPI document, the dashboard's queries, "Try it out" requests
             "base-uri 'none'",
             "form-action 'none'",
             "frame-ancestors 'none'",
         ]
     ),
     "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "public, max-age=300",
 }
-ASSET_CONTENT_TYPES = {
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-}
-PLAIN_TEXT = "text/plain; charset=utf-8"  # LICENSE, NOTICE, *.txt
-# An asset URL carrying the file's current version never changes content, so browsers keep it a year.
-VERSIONED_CACHE = "public, max-age=31536000, immutable"
-UNVERSIONED_CACHE = "public, max-age=300"
-
-
-@dataclass(frozen=True)
-class DocsAsset:
-    """One file the docs page loads, read once per execution environment."""
-
-    name: str
-    content: bytes
-
-    @cached_property
-    def version(self) -> str:
-        """The start of the file's SHA-256: a new file gets a new URL, so a cached one never goes stale."""
-        return hashlib.sha256(self.content).hexdigest()[:16]
-
-    @property
-    def url(self) -> str:
-        return f"docs/{self.name}?v={self.version}"
-
-    @property
-    def content_type(self) -> str:
-        return ASSET_CONTENT_TYPES.get(Path(self.name).suffix, PLAIN_TEXT)
-
-    @cached_property
-    def gzipped_base64(self) -> str:
-        # Compressed once per execution environment: the bundle shrinks from 1.7 MB to under 0.5 MB.
-        return base64.b64encode(gzip.compress(self.content, mtime=0)).decode()
+DOCS_PAGE_HEADERS = PAGE_HEADERS | {"Cache-Control": "public, max-age=300"}
+# The widget and the dashboard, built from clients/web by `make web` (see web/manifest.json).
+WEB = Path(__file__).with_name("web")
+WIDGET = "feedback-widget.js"
+DASHBOARD_PAGE = "dashboard.html"
 
 
 @cache
-def _docs_assets() -> dict[str, DocsAsset]:
+def _docs_assets() -> dict[str, StaticFile]:
     """The files served under /v1/docs/: those listed in the vendoring manifest, and the page's script."""
     manifest = json.loads((DOCS_UI / "manifest.json").read_text())
     names = [*manifest["files"], DOCS_SCRIPT]
-    return {name: DocsAsset(name, (DOCS_UI / name).read_bytes()) for name in names}
+    return {name: StaticFile.read(DOCS_UI / name) for name in names}
 
 
 @cache
 def _docs_page() -> str:
     page = DOCS_PAGE
     for name, asset in _docs_assets().items():
-        page = page.replace("{" + name + "}", asset.url)
+        page = page.replace("{" + name + "}", f"docs/{name}?v={asset.version}")
     return page
 
 
-def _accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding header allows gzip (``gzip;q=0`` refuses it)."""
-    for entry in accept_encoding.lower().split(","):
-        coding, *parameters = (part.strip() for part in entry.split(";"))
-        if coding == "gzip":
-            return not any(re.fullmatch(r"q=0(\.0*)?", parameter) for parameter in parameters)
-    return False
+@cache
+def _web_files() -> dict[str, StaticFile]:
+    """The built web files (the widget, the dashboard page and its files), as the manifest lists them."""
+    manifest = json.loads((WEB / "manifest.json").read_text())
+    return {name: StaticFile.read(WEB / name) for name in manifest["files"]}
+
+
+def _dashboard_files() -> dict[str, StaticFile]:
+    """What /dashboard/<asset> serves: the page's own files (not the page, nor the widget)."""
+    return {name: found for name, found in _web_files().items() if name not in (DASHBOARD_PAGE, WIDGET)}
+
+
+@cache
+def _dashboard_page() -> str:
+    """The page with each "{file}" replaced by that file's versioned URL, relative to /dashboard."""
+    page = _web_files()[DASHBOARD_PAGE].content.decode()
+    for name, found in _dashboard_files().items():
+        page = page.replace("{" + name + "}", f"dashboard/{name}?v={found.version}")
+    return page.replace("{" + WIDGET + "}", widget_url(prefix="v1/"))
+
+
+def widget_url(*, prefix: str = "/v1/") -> str:
+    """The widget's versioned URL, cached by browsers for a year."""
+    return f"{prefix}widget.js?v={_web_files()[WIDGET].version}"
+
+
+def _serve(found: StaticFile, extra_headers: dict[str, str] | None = None) -> Response[str]:
+    event = app.current_event
+    return static_response(
+        found,
+        versioned=event.get_query_string_value("v") == found.version,
+        accept_encoding=event.get_header_value("accept-encoding", ""),
+        if_none_match=event.get_header_value("if-none-match", ""),
+        headers=extra_headers,
+    )
 
 
 @cache
@@ -153,21 +148,33 @@ def docs_asset(asset: str) -> Response[str]:
     found = _docs_assets().get(asset)
     if found is None:
         raise NotFound("no such file of the docs page")
-    event = app.current_event
-    versioned = event.get_query_string_value("v") == found.version
-    headers = {
-        "Cache-Control": VERSIONED_CACHE if versioned else UNVERSIONED_CACHE,
-        "X-Content-Type-Options": "nosniff",
-        "Vary": "Accept-Encoding",
-    }
-    if not _accepts_gzip(event.get_header_value("accept-encoding", "")):
-        body = found.content.decode()
-        return Response(HTTPStatus.OK, found.content_type, body, headers)
-    headers["Content-Encoding"] = "gzip"
-    response = Response(HTTPStatus.OK, found.content_type, found.gzipped_base64, headers)
-    # The body is already base64 text: bytes would not pass the resolver's response validation.
-    response.base64_encoded = True
-    return response
+    return _serve(found)
+
+
+@app.get("/v1/widget.js", summary="The web widget: the custom element <feedback-widget>")
+def widget() -> Response[str]:
+    # Any site may load it (a module script is fetched with CORS); API Gateway's CORS settings still
+    # decide which origins may then call the API with a token.
+    return _serve(_web_files()[WIDGET], {"Cross-Origin-Resource-Policy": "cross-origin"})
+
+
+# The dashboard is a page of this stack, not part of the API: it stays out of the OpenAPI document.
+@app.get("/dashboard", include_in_schema=False)
+def dashboard() -> Response[str]:
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=content_types.TEXT_HTML,
+        body=_dashboard_page(),
+        headers=PAGE_HEADERS | {"Cache-Control": "no-cache"},
+    )
+
+
+@app.get("/dashboard/<asset>", include_in_schema=False)
+def dashboard_asset(asset: str) -> Response[str]:
+    found = _dashboard_files().get(asset)
+    if found is None:
+        raise NotFound("no such file of the dashboard")
+    return _serve(found)
 
 
 @app.get("/v1/health", summary="Liveness check")

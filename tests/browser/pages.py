@@ -81,3 +81,25 @@ class PageLog:
 class Visit:
     page: Page
     log: PageLog
+
+
+STRICT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""What a careful site would send: scripts, styles and requests from its own origin only."""
+
+
+def host_page(page: Page, url: str, html: str, csp: str = STRICT_CSP) -> None:
+    """Answers ``url`` (on the stack's origin, say) with ``html`` under ``csp``: a host page for a test,
+    as a site embedding the widget would serve it. Everything else the page loads is real."""
+
+    def fulfil(route: Route) -> None:
+        route.fulfill(
+            status=200,
+            content_type="text/html; charset=utf-8",
+            headers={"content-security-policy": csp, "cache-control": "no-store"},
+            body=html,
+        )
+
+    page.route(url, fulfil)

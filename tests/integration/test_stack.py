@@ -54,6 +54,9 @@ ROUTES = {
     "GET /v1/openapi.json": ("MetaFunction", PUBLIC),
     "GET /v1/docs": ("MetaFunction", PUBLIC),
     "GET /v1/docs/{asset}": ("MetaFunction", PUBLIC),
+    "GET /v1/widget.js": ("MetaFunction", PUBLIC),
+    "GET /dashboard": ("MetaFunction", PUBLIC),
+    "GET /dashboard/{asset}": ("MetaFunction", PUBLIC),
     "GET /v1/health": ("MetaFunction", PUBLIC),
 }
 

@@ -394,6 +394,9 @@ def test_authorizer_settings_come_from_the_template(template_api: ApiDefinition)
         "GET /v1/openapi.json",
         "GET /v1/docs",
         "GET /v1/docs/{asset}",
+        "GET /v1/widget.js",
+        "GET /dashboard",
+        "GET /dashboard/{asset}",
         "GET /v1/health",
     }
 

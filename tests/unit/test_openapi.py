@@ -18,6 +18,7 @@ ROUTES = {
     "/.well-known/jwks.json": {"get"},
     "/v1/openapi.json": {"get"},
     "/v1/docs": {"get"},
+    "/v1/widget.js": {"get"},
     "/v1/health": {"get"},
 }
 
