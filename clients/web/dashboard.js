@@ -403,8 +403,9 @@ function chartFrame(container, height) {
 function dayLabels(frame, buckets, x, band, bottom, width) {
   const every = Math.max(1, Math.ceil(buckets.length / Math.max(1, Math.floor(width / 64))));
   buckets.forEach((bucket, index) => {
-    if (index % every !== 0 && index !== buckets.length - 1) return;
-    if (index !== buckets.length - 1 && buckets.length - 1 - index < every / 2 && index !== 0) return;
+    const last = buckets.length - 1;
+    // Every `every`-th day, and the last one, with room between them.
+    if (index !== last && (index % every !== 0 || (index !== 0 && last - index < every))) return;
     // Labels at either end stay inside the chart rather than centred on their bar.
     const centre = x(index) + band / 2;
     const anchor = centre < 24 + x(0) ? "start" : centre > width - 28 ? "end" : "middle";
@@ -562,6 +563,10 @@ function outcomeBadge(outcome) {
   return element("span", { className: `badge ${outcome}`, text: outcome === "positive" ? "Positive" : "Negative" });
 }
 
+function idCell(value) {
+  return value ? element("td", { className: "id", text: value, title: value }) : element("td", { className: "muted", text: "–" });
+}
+
 function renderRecords(items) {
   state.records = new Map(items.map((record) => [record.feedback_id, record]));
   const body = $("feedback-table").tBodies[0];
@@ -574,9 +579,9 @@ function renderRecords(items) {
         element("td", { className: "comment" }, [
           record.comment ? element("span", { text: record.comment }) : element("span", { className: "muted", text: "–" }),
         ]),
-        element("td", { text: record.agent ?? "–" }),
-        element("td", { className: "id", text: record.user_id }),
-        element("td", { className: "id", text: record.session_id ?? "–" }),
+        idCell(record.agent),
+        idCell(record.user_id),
+        idCell(record.session_id),
         element("td", {}, [
           element("button", {
             type: "button", className: "secondary small", text: "Details", "data-feedback-id": record.feedback_id,
