@@ -331,22 +331,28 @@ async function turnPage(step) {
   }
 }
 
-/** Every record of the current filter, walking next_cursor (for the CSV export and agent discovery). */
-async function* allRecords(query, maxPages = Infinity) {
+/** Every record of a query, newest first, walking next_cursor to the end (the CSV export). */
+async function* allRecords(query) {
   let cursor = null;
-  for (let pages = 0; pages < maxPages; pages += 1) {
+  do {
     const page = await api("feedback", { ...query, limit: PAGE_LIMIT_MAX, cursor });
     yield* page.items;
     cursor = page.next_cursor;
-    if (!cursor) return;
-  }
+  } while (cursor);
 }
 
 async function loadAgents(generation) {
   const { start, end } = state.filters;
   const seen = new Map();
-  for await (const record of allRecords({ start, end: addDays(end, 1) }, AGENT_SCAN_PAGES)) {
-    if (record.agent) seen.set(record.agent, (seen.get(record.agent) || 0) + 1);
+  let cursor = null;
+  let scannedAll = false;
+  for (let pages = 0; pages < AGENT_SCAN_PAGES && !scannedAll; pages += 1) {
+    const page = await api("feedback", { start, end: addDays(end, 1), limit: PAGE_LIMIT_MAX, cursor });
+    for (const record of page.items) {
+      if (record.agent) seen.set(record.agent, (seen.get(record.agent) || 0) + 1);
+    }
+    cursor = page.next_cursor;
+    scannedAll = !cursor;
   }
   const agents = [...seen.keys()].sort((a, b) => seen.get(b) - seen.get(a) || a.localeCompare(b));
   const shown = agents.slice(0, AGENTS_SHOWN);
@@ -355,7 +361,9 @@ async function loadAgents(generation) {
     ...shown.map((agent) => api("stats", { start, end, agent, granularity: "total" })),
   ]);
   if (generation !== state.generation) return;
-  renderAgents(all.total, shown.map((agent, index) => ({ agent, total: each[index].total })), agents.length);
+  // Only when every record was seen and every agent listed is the remainder surely feedback with no agent.
+  const everyAgentListed = scannedAll && agents.length === shown.length;
+  renderAgents(all.total, shown.map((agent, index) => ({ agent, total: each[index].total })), everyAgentListed);
 }
 
 // ---- rendering: overview -----------------------------------------------------------------------------
@@ -512,7 +520,7 @@ function fillTable(id, rows) {
   );
 }
 
-function renderAgents(all, agents, found) {
+function renderAgents(all, agents, everyAgentListed) {
   const rows = agents
     .filter(({ total }) => total.positive || total.negative || total.score_count || total.comments)
     .sort((a, b) => b.total.positive + b.total.negative - (a.total.positive + a.total.negative));
@@ -528,7 +536,7 @@ function renderAgents(all, agents, found) {
   const body = $("agents-table").tBodies[0];
   const tableRows = rows.map(({ agent, total }) => agentRow(agent, total, true));
   if (rest.positive || rest.negative || rest.comments) {
-    tableRows.push(agentRow(found > agents.length ? "Other agents, or none" : "No agent", rest, false));
+    tableRows.push(agentRow(everyAgentListed ? "No agent" : "Other agents, or none", rest, false));
   }
   body.replaceChildren(...tableRows);
   if (!tableRows.length) {
