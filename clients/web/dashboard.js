@@ -190,6 +190,8 @@ function fail(error) {
 function useKey(key) {
   state.key = key;
   sessionStorage.setItem(KEY_STORAGE, key);
+  // Which key is in use, without showing it: its last characters.
+  $("api-key").placeholder = `In use: fbk_…${key.slice(-4)}`;
   $("forget-key").hidden = false;
   $("welcome").hidden = true;
   $("filters").hidden = false;
@@ -200,6 +202,7 @@ function forgetKey({ keepNotice = false } = {}) {
   state.generation += 1;
   sessionStorage.removeItem(KEY_STORAGE);
   $("api-key").value = "";
+  $("api-key").placeholder = "fbk_…";
   $("forget-key").hidden = true;
   $("welcome").hidden = false;
   $("filters").hidden = true;

@@ -23,8 +23,8 @@ function showNotice(message,kind="error"){const notice=$("notice");notice.textCo
 function clearNotice(){$("notice").hidden=true;$("notice").textContent="";}
 function fail(error){if(!(error instanceof DashboardError)){console.error(error);showNotice("Something went wrong while drawing the dashboard. Reload the page to try again.");return;}
 showNotice(error.message);if(error.badKey){forgetKey({keepNotice:true});$("api-key").focus();}}
-function useKey(key){state.key=key;sessionStorage.setItem(KEY_STORAGE,key);$("forget-key").hidden=false;$("welcome").hidden=true;$("filters").hidden=false;}
-function forgetKey({keepNotice=false}={}){state.key=null;state.generation+=1;sessionStorage.removeItem(KEY_STORAGE);$("api-key").value="";$("forget-key").hidden=true;$("welcome").hidden=false;$("filters").hidden=true;$("report").hidden=true;if(!keepNotice)clearNotice();}
+function useKey(key){state.key=key;sessionStorage.setItem(KEY_STORAGE,key);$("api-key").placeholder=`In use: fbk_…${key.slice(-4)}`;$("forget-key").hidden=false;$("welcome").hidden=true;$("filters").hidden=false;}
+function forgetKey({keepNotice=false}={}){state.key=null;state.generation+=1;sessionStorage.removeItem(KEY_STORAGE);$("api-key").value="";$("api-key").placeholder="fbk_…";$("forget-key").hidden=true;$("welcome").hidden=false;$("filters").hidden=true;$("report").hidden=true;if(!keepNotice)clearNotice();}
 function onKeySubmit(event){event.preventDefault();const key=$("api-key").value.trim();if(!KEY_SHAPE.test(key)){showNotice(key?"This is not an API key: a key is fbk_ followed by 43 letters, digits, - or _.":"Enter an API key to open the dashboard.",);$("api-key").focus();return;}
 $("api-key").value="";useKey(key);loadAll();}
 function readFilters(){const form=$("filters");const value=(name)=>form.elements[name].value.trim();return{start:value("start"),end:value("end"),outcome:value("outcome"),agent:value("agent"),session_id:value("session_id"),user_id:value("user_id"),};}
