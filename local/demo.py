@@ -1,13 +1,17 @@
-"""``GET /``: a fake chat whose AI answers each carry a feedback token, with buttons that call the API.
+"""``GET /``: a fake chat whose AI answers each carry the web widget, with a feedback token of their own.
 
 The tokens are issued when the page is served, through the real route: ``POST /v1/tokens`` with the
 demo project's API key goes through the gateway, the authorizer and the issue_token function, as a
-product backend would call it. The page then talks to the API from the browser with the token only,
-as the widget would: ``POST /v1/feedback``, ``GET`` and ``DELETE /v1/feedback/me``.
+product backend would call it. Each ``<feedback-widget>`` then talks to the API from the browser with
+its token only (``GET /v1/feedback/me`` once on screen, ``POST /v1/feedback``, ``DELETE /v1/feedback/me``).
+The page runs no script of its own: its one script is the widget, served by the API (``/v1/widget.js``),
+and its Content-Security-Policy allows nothing else.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import logging
@@ -15,40 +19,97 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from local.gateway import HttpRequest, HttpResponse
+from local.template import ROOT
 
 log = logging.getLogger("local.demo")
 
 USER_ID = "demo-user"
 SESSION_ID = "demo-chat"
 AGENT = "demo-assistant"
+WIDGET_FILE = ROOT / "functions" / "meta" / "web" / "feedback-widget.js"
 
 
 @dataclass(frozen=True)
 class Answer:
     run_id: str
     question: str
-    text: str
+    paragraphs: tuple[str, ...]
+    widget_attributes: str = ""
 
 
 CHAT = (
     Answer(
         "demo-run-1",
         "How do I keep my API key out of the browser?",
-        "Keep the key on your backend. For each AI answer, ask the service for a feedback token bound to "
-        "that answer and hand only the token to the page.",
+        (
+            "Keep the key on your backend. For each AI answer, your backend asks the feedback service for "
+            "a feedback token bound to that answer (and to the signed-in user), and hands only the token "
+            "to the page.",
+            "The token can rate that one answer and nothing else, and it expires on its own.",
+        ),
     ),
     Answer(
         "demo-run-2",
-        "Can a user change their vote?",
-        "Yes. The same token lets them read, change or retract their feedback on that answer.",
+        "Can a user change their mind after voting?",
+        (
+            "Yes. The same token lets them read, change or retract their feedback on that answer: click "
+            "the other thumb to change the vote, or the same one again to take it back.",
+            "Every change is published as an event carrying the previous value.",
+        ),
+        ' score score-min="1" score-max="5"',
     ),
     Answer(
         "demo-run-3",
         "How long is feedback kept?",
-        "Forever, unless you delete it by hand.",
+        ("Forever, unless you delete it by hand.",),
+    ),
+    Answer(
+        "demo-run-4",
+        "Does checking a token cost an AWS call?",
+        (
+            "No. Tokens are verified with a cached public key, so a forged or expired token is refused "
+            "before any call to KMS or DynamoDB.",
+        ),
     ),
 )
 """The third answer is wrong on purpose (feedback is kept RetentionDays, 90 by default)."""
+
+STYLE = """
+body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 0 auto; padding: 1rem;
+       color: #1b1b1b; background: #fff; }
+header { border-bottom: 1px solid #d0d7de; margin-bottom: 1rem; }
+h1 { font-size: 1.4rem; margin: .5rem 0; }
+ol { list-style: none; padding: 0; margin: 0; }
+.turn { margin-bottom: 1.5rem; }
+.user { background: #eef2f7; padding: .6rem .9rem; border-radius: .8rem .8rem 0 .8rem;
+        margin: 0 0 .6rem 3rem; }
+.ai { border: 1px solid #d0d7de; padding: .6rem .9rem; border-radius: .8rem .8rem .8rem 0;
+      margin-right: 3rem; }
+.ai p { margin: 0 0 .6rem; }
+.who { display: block; font-size: .8rem; font-weight: 600; color: #57606a; }
+feedback-widget { margin-top: .4rem; }
+.error { color: #a40000; }
+a { color: #0b5cd5; }
+"""
+_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+PAGE_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",  # the widget, from /v1/widget.js
+        f"style-src 'sha256-{_STYLE_HASH}'",  # the page's one <style>; the widget's styles are its own
+        "img-src 'self' data:",
+        "connect-src 'self'",  # the widget's requests to this API
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def widget_url() -> str:
+    """The widget's versioned URL, as the meta function names it (cached for good by the browser)."""
+    version = hashlib.sha256(WIDGET_FILE.read_bytes()).hexdigest()[:16]
+    return f"/v1/widget.js?v={version}"
 
 
 def demo_page(
@@ -84,11 +145,15 @@ def demo_page(
             else:
                 log.error("demo page: POST /v1/tokens answered %s %r", response.status, response.body[:200])
                 tokens.append(None)
-        page = render(tokens)
         return HttpResponse(
             200,
-            [("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")],
-            page.encode(),
+            [
+                ("content-type", "text/html; charset=utf-8"),
+                ("cache-control", "no-store"),
+                ("content-security-policy", PAGE_CSP),
+                ("x-content-type-options", "nosniff"),
+            ],
+            render(tokens).encode(),
         )
 
     return serve
@@ -100,136 +165,57 @@ def render(tokens: list[str | None]) -> str:
         if token is None:
             controls = '<p class="error">No feedback token could be issued (see the server log).</p>'
         else:
-            controls = _CONTROLS.format(n=index, token=html.escape(token, quote=True))
+            controls = (
+                f'<feedback-widget token="{html.escape(token, quote=True)}" endpoint="/"'
+                f"{answer.widget_attributes}></feedback-widget>"
+            )
         items.append(
             _MESSAGE.format(
                 n=index,
+                run=html.escape(answer.run_id, quote=True),
                 question=html.escape(answer.question),
-                answer=html.escape(answer.text),
-                run=html.escape(answer.run_id),
+                answer="\n    ".join(f"<p>{html.escape(paragraph)}</p>" for paragraph in answer.paragraphs),
                 controls=controls,
             )
         )
-    return _PAGE.replace("{messages}", "\n".join(items))
+    page = _PAGE.replace("{style}", STYLE).replace("{widget}", html.escape(widget_url(), quote=True))
+    return page.replace("{messages}", "\n".join(items))
 
 
 _MESSAGE = """
 <li class="turn">
-  <p class="user"><span class="who">You</span> {question}</p>
-  <section class="ai" aria-labelledby="answer-{n}-label">
-    <p><span class="who" id="answer-{n}-label">Assistant, answer {n}</span> {answer}</p>
-    <p class="run">run <code>{run}</code></p>
+  <p class="user"><span class="who">You</span>{question}</p>
+  <article class="ai" id="answer-{n}" data-run-id="{run}" aria-labelledby="answer-{n}-label">
+    <span class="who" id="answer-{n}-label">Assistant, answer {n}</span>
+    {answer}
     {controls}
-  </section>
+  </article>
 </li>"""
-
-_CONTROLS = """<form class="feedback" data-token="{token}" aria-label="Feedback on answer {n}">
-      <div class="votes">
-        <button type="button" data-outcome="positive" aria-label="Good answer"
-                aria-pressed="false"><span aria-hidden="true">👍</span> Good</button>
-        <button type="button" data-outcome="negative" aria-label="Bad answer"
-                aria-pressed="false"><span aria-hidden="true">👎</span> Bad</button>
-      </div>
-      <label for="comment-{n}">Comment (optional)</label>
-      <textarea id="comment-{n}" name="comment" rows="2" maxlength="5000"></textarea>
-      <div class="actions">
-        <button type="button" data-action="comment">Send comment</button>
-        <button type="button" data-action="show">Show my feedback</button>
-        <button type="button" data-action="retract">Retract</button>
-      </div>
-      <output role="status" aria-live="polite"></output>
-    </form>"""
 
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Feedback service - local demo</title>
-<style>
-  body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
-         color: #1b1b1b; }
-  ol { list-style: none; padding: 0; }
-  .turn { margin-bottom: 2rem; }
-  .user { background: #eef2f7; padding: .6rem .9rem; border-radius: .6rem; }
-  .ai { border: 1px solid #ccd3dc; padding: .6rem .9rem; border-radius: .6rem; }
-  .who { font-weight: 600; margin-right: .4rem; }
-  .run { color: #555; font-size: .85rem; margin: 0; }
-  .votes button { font-size: 1.4rem; }
-  button { margin: .2rem .3rem .2rem 0; padding: .3rem .7rem; cursor: pointer; }
-  button[aria-pressed="true"] { outline: 3px solid #1f6feb; }
-  button:focus-visible, textarea:focus-visible { outline: 3px solid #b35c00; outline-offset: 2px; }
-  label { display: block; margin-top: .4rem; }
-  textarea { width: 100%; box-sizing: border-box; }
-  output { display: block; white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: .8rem;
-           background: #f6f8fa; margin-top: .4rem; padding: .4rem; min-height: 1.2rem; }
-  .error { color: #a40000; }
-</style>
+<title>Support chat - feedback service demo</title>
+<link rel="icon" href="data:,">
+<style>{style}</style>
+<script type="module" src="{widget}"></script>
 </head>
 <body>
 <header>
-  <h1>Local demo: feedback on AI answers</h1>
-  <p>Each answer below has its own feedback token, issued by this server with the demo project's API key.
-  The buttons call the API from your browser with that token only:
-  <code>POST /v1/feedback</code>, <code>GET</code> and <code>DELETE /v1/feedback/me</code>.
-  API reference: <a href="/v1/docs">/v1/docs</a>.</p>
+  <h1>Support chat</h1>
+  <p>A demo of the feedback service: rate the assistant's answers with the thumbs, then add a comment.
+  Each answer has its own feedback token; the widget (<code>/v1/widget.js</code>) sends your vote with it.
+  Reload the page: your votes are still there. API reference: <a href="/v1/docs">/v1/docs</a>,
+  dashboard: <a href="/dashboard">/dashboard</a>.</p>
 </header>
 <main>
-<h2>Chat</h2>
+<h2 class="who">Conversation</h2>
 <ol>
 {messages}
 </ol>
 </main>
-<script>
-"use strict";
-async function call(form, method, path, body) {
-  const out = form.querySelector("output");
-  const headers = {"x-feedback-token": form.dataset.token};
-  if (body !== undefined) headers["content-type"] = "application/json";
-  out.textContent = method + " " + path + " ...";
-  try {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const response = await fetch(path, {method, headers, body: payload});
-    const text = await response.text();
-    let shown = text;
-    try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* not JSON */ }
-    out.textContent = method + " " + path + " -> " + response.status + (shown ? "\\n" + shown : "");
-    let record = null;
-    try { record = JSON.parse(text); } catch (e) { /* no body */ }
-    const current = response.ok && record && record.outcome ? record.outcome : null;
-    if (method === "DELETE" && response.status === 204) mark(form, null);
-    else if (response.ok && record) mark(form, current);
-    return response;
-  } catch (error) {
-    out.textContent = method + " " + path + " failed: " + error;
-  }
-}
-function mark(form, outcome) {
-  for (const button of form.querySelectorAll("[data-outcome]")) {
-    button.setAttribute("aria-pressed", String(button.dataset.outcome === outcome));
-  }
-}
-function comment(form) {
-  const value = form.querySelector("textarea").value.trim();
-  return value ? value : undefined;
-}
-for (const form of document.querySelectorAll("form.feedback")) {
-  form.addEventListener("submit", (event) => event.preventDefault());
-  for (const button of form.querySelectorAll("[data-outcome]")) {
-    button.addEventListener("click", () =>
-      call(form, "POST", "/v1/feedback", {outcome: button.dataset.outcome, comment: comment(form)}));
-  }
-  form.querySelector("[data-action=comment]").addEventListener("click", () => {
-    const text = comment(form);
-    if (text === undefined) { form.querySelector("output").textContent = "Write a comment first."; return; }
-    call(form, "POST", "/v1/feedback", {comment: text});
-  });
-  form.querySelector("[data-action=show]")
-    .addEventListener("click", () => call(form, "GET", "/v1/feedback/me"));
-  form.querySelector("[data-action=retract]")
-    .addEventListener("click", () => call(form, "DELETE", "/v1/feedback/me"));
-}
-</script>
 </body>
 </html>
 """

@@ -1,23 +1,52 @@
 """Browser tier: the local stack's pages (``local_stack``) in Debian's headless Chromium (``.ci/run``
-installs it), driven by Playwright; it reaches nothing but the stack on 127.0.0.1."""
+installs it), driven by Playwright; it reaches nothing but 127.0.0.1: the stack, and a site on another
+origin that embeds the widget (allowed by the stack's AllowedOrigins, as a customer's frontend would be)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import (
     Browser,
     sync_playwright,
 )
 
-from local.process import LocalProcess
+from local.process import LocalProcess, running
 from tests.browser.pages import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, PageLog, Visit
+from tests.browser.sites import Backend, OtherSite
+from tests.conftest import SKIP_DDBLOCAL_ENV
+
+
+@pytest.fixture(scope="package")
+def other_site() -> Iterator[OtherSite]:
+    """A site on another origin; started first, so that the stack can allow its origin."""
+    site = OtherSite().start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="package")
+def local_stack(tmp_path_factory: pytest.TempPathFactory, other_site: OtherSite) -> Iterator[LocalProcess]:
+    """The tier's stack, with ``other_site`` among its AllowedOrigins (it adds its own origins)."""
+    options = ["--moto-dynamodb"] if os.environ.get(SKIP_DDBLOCAL_ENV) == "1" else []
+    options += ["--parameter", f"AllowedOrigins={other_site.origin}"]
+    with running(tmp_path_factory.mktemp("stack"), "stack", *options) as process:
+        yield process
+        assert process.terminate() == 0, process.output()
 
 
 @pytest.fixture(scope="package")
 def stack(local_stack: LocalProcess) -> LocalProcess:
     return local_stack
+
+
+@pytest.fixture(scope="package")
+def backend(stack: LocalProcess) -> Iterator[Backend]:
+    with httpx.Client(base_url=stack.endpoint, timeout=15) as client:
+        yield Backend(client, stack.credentials()["api_key"])
 
 
 @pytest.fixture(scope="session")

@@ -346,10 +346,10 @@ def test_demo_page_offers_tokens_that_work(api: httpx.Client) -> None:
     page = api.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    tokens = re.findall(r'data-token="([^"]+)"', page.text)
-    assert len(tokens) == 3
-    assert page.text.count('aria-label="Good answer"') == 3
-    assert page.text.count('aria-label="Bad answer"') == 3
+    tokens = re.findall(r'<feedback-widget token="([^"]+)"', page.text)
+    assert len(tokens) == 4
+    assert re.search(r'<script type="module" src="/v1/widget\.js\?v=[0-9a-f]{16}"></script>', page.text)
+    assert "script-src 'self';" in page.headers["content-security-policy"]
     response = api.post(
         "/v1/feedback",
         headers={"X-Feedback-Token": tokens[2]},
