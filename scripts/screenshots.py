@@ -149,6 +149,10 @@ def wait_for_stats(endpoint: str, api_key: str, votes: int) -> None:
 
 def capture_demo_chat(page: Page, target: Path) -> None:
     page.goto("/")
+    # The widgets load their state once on screen: scroll each into view first.
+    for widget in page.locator("feedback-widget").all():
+        widget.scroll_into_view_if_needed()
+    page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(target), full_page=True)
 
