@@ -151,11 +151,17 @@ def project(stack: LocalProcess) -> Project:
         )
     expected_votes = BULK_RECORDS + 2
     deadline = time.monotonic() + STATS_TIMEOUT_S
-    while True:  # the stats follow the table's stream, seconds behind the writes
-        total = project.get("/v1/stats", granularity="total", **window())["total"]
-        if total["positive"] + total["negative"] == expected_votes:
+    # The stats follow the table's stream, seconds behind the writes; the counters of all agents and of
+    # each agent may land in different transactions, so each is awaited.
+    while True:
+        counted = [
+            project.get("/v1/stats", granularity="total", **window(), **({"agent": agent} if agent else {}))
+            for agent in (None, *AGENTS)
+        ]
+        votes = [stats["total"]["positive"] + stats["total"]["negative"] for stats in counted]
+        if votes[0] == expected_votes == sum(votes[1:]):
             return project
-        assert time.monotonic() < deadline, f"stats never counted {expected_votes} votes: {total}"
+        assert time.monotonic() < deadline, f"stats never counted {expected_votes} votes: {votes}"
         time.sleep(0.25)
 
 
