@@ -471,3 +471,23 @@ def test_the_dashboard_is_accessible(visit: Visit, project: Project) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     assert axe_violations(page) == [], describe(axe_violations(page))
     assert_clean(visit)
+
+
+def test_an_unreachable_service_gets_a_clear_message(visit: Visit, project: Project) -> None:
+    """The page survives the network failing under it, says so, and keeps the key for a retry."""
+    page = visit.page
+    page.goto("/dashboard")
+    page.route("**/v1/**", lambda route: route.abort("connectionfailed"))
+    page.fill("#api-key", project.api_key)
+    page.click("#key-form button[type=submit]")
+    expect(page.locator("#notice")).to_have_text(
+        "The feedback service could not be reached. Check the connection and try again."
+    )
+    assert page.evaluate("Object.values(sessionStorage)") == [project.api_key]
+    page.unroute("**/v1/**")
+    page.click("#filters button[type=submit]")
+    settle(page)
+    expect(page.locator("#notice")).to_be_hidden()
+    expect(page.locator("#feedback-table tbody tr")).to_have_count(20)
+    assert visit.log.page_errors == []
+    assert visit.page.evaluate("window.cspViolations") == []
