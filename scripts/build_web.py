@@ -3,8 +3,9 @@
 ``sam build`` copies only ``functions/meta/`` into the function, so the built files are committed there.
 JavaScript is minified with rjsmin (pinned in pyproject.toml, so a build is reproducible); pages and
 stylesheets are copied as they are. ``manifest.json`` lists every built file with its source, SHA-256
-and sizes. Run ``make web`` after changing a file in clients/web; a unit test fails while the committed
-copy is stale (tests/unit/test_web_assets.py).
+and sizes, and the widget's sizes go into docs/BENCHMARKS.md (between the ``web:`` markers). Run
+``make web`` after changing a file in clients/web; a unit test fails while the committed copy is stale
+(tests/unit/test_web_assets.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ SOURCES = ROOT / "clients" / "web"
 TARGET = ROOT / "functions" / "meta" / "web"
 MANIFEST = "manifest.json"
 WIDGET = "feedback-widget.js"
+BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
+BEGIN, END = "<!-- web:begin -->", "<!-- web:end -->"
 SERVED_SUFFIXES = {".js", ".css", ".html"}
 """Type declarations (.d.ts) and notes stay in clients/web: browsers never load them."""
 
@@ -63,8 +66,27 @@ def render() -> dict[str, bytes]:
     return files
 
 
+def size_table(files: dict[str, bytes]) -> str:
+    """The widget's sizes, as docs/BENCHMARKS.md shows them."""
+    source = (SOURCES / WIDGET).read_bytes()
+    built_widget = files[WIDGET]
+    return (
+        "| file | source | source, gzip -9 | minified | minified, gzip -9 |\n"
+        "|---|---|---|---|---|\n"
+        f"| {WIDGET} | {len(source):,} bytes | {gzip_size(source):,} bytes | {len(built_widget):,} bytes "
+        f"| {gzip_size(built_widget):,} bytes |\n"
+    )
+
+
+def with_size_table(document: str, table: str) -> str:
+    before, rest = document.split(BEGIN, 1)
+    _, after = rest.split(END, 1)
+    return f"{before}{BEGIN}\n{table}{END}{after}"
+
+
 def main() -> int:
     files = render()
+    BENCHMARKS.write_text(with_size_table(BENCHMARKS.read_text(), size_table(files)))
     TARGET.mkdir(parents=True, exist_ok=True)
     for stale in {path.name for path in TARGET.iterdir()} - set(files):
         (TARGET / stale).unlink()

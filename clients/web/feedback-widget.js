@@ -138,19 +138,23 @@ input{width:6em}
       return this.getAttribute("token") || "";
     }
     set token(value) {
-      this.setAttribute("token", value);
+      this._reflect("token", value);
     }
     get endpoint() {
       return this.getAttribute("endpoint") || DEFAULT_ENDPOINT;
     }
     set endpoint(value) {
-      this.setAttribute("endpoint", value);
+      this._reflect("endpoint", value);
     }
     get userId() {
       return this.getAttribute("user-id") || "";
     }
     set userId(value) {
-      this.setAttribute("user-id", value);
+      this._reflect("user-id", value);
+    }
+    _reflect(attribute, value) {
+      if (value == null || value === "") this.removeAttribute(attribute);
+      else this.setAttribute(attribute, String(value));
     }
     /** Labels to use instead of the defaults, e.g. {good: "Bonne réponse"}; label-* attributes win. */
     get labels() {

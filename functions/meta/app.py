@@ -91,12 +91,7 @@ def _dashboard_page() -> str:
     page = _web_files()[DASHBOARD_PAGE].content.decode()
     for name, found in _dashboard_files().items():
         page = page.replace("{" + name + "}", f"dashboard/{name}?v={found.version}")
-    return page.replace("{" + WIDGET + "}", widget_url(prefix="v1/"))
-
-
-def widget_url(*, prefix: str = "/v1/") -> str:
-    """The widget's versioned URL, cached by browsers for a year."""
-    return f"{prefix}widget.js?v={_web_files()[WIDGET].version}"
+    return page.replace("{" + WIDGET + "}", f"v1/widget.js?v={_web_files()[WIDGET].version}")
 
 
 def _serve(found: StaticFile, extra_headers: dict[str, str] | None = None) -> Response[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -496,3 +497,17 @@ def test_the_script_is_revalidated_not_downloaded_again(stack: LocalProcess) -> 
     version = first.headers["etag"].strip('"')
     versioned = httpx.get(f"{stack.endpoint}/v1/widget.js?v={version}")
     assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_the_dashboard_route_is_the_templates(stack: LocalProcess) -> None:
+    """GET /dashboard reaches the meta function through the gateway, as in AWS, with its files."""
+    page = httpx.get(f"{stack.endpoint}/dashboard")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"] == STRICT_CSP
+    files = re.findall(r'"(dashboard/[\w.-]+\?v=[0-9a-f]{16})"', page.text)
+    assert files
+    for url in files:
+        asset = httpx.get(f"{stack.endpoint}/{url}")
+        assert asset.status_code == 200, url
+        assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"

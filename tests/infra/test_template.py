@@ -192,3 +192,7 @@ def test_sam_build_functions(build_dir: Path) -> None:
     docs_ui = ROOT / "functions" / "meta" / "docs_ui"
     for source in docs_ui.iterdir():
         assert (build_dir / "MetaFunction" / "docs_ui" / source.name).read_bytes() == source.read_bytes()
+    # The widget and the dashboard (built by `make web`), byte for byte.
+    web = ROOT / "functions" / "meta" / "web"
+    for source in web.iterdir():
+        assert (build_dir / "MetaFunction" / "web" / source.name).read_bytes() == source.read_bytes()

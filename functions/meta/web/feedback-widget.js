@@ -33,11 +33,12 @@ return new FeedbackError(response.status,error.code||"http_"+response.status,err
 class FeedbackWidget extends HTMLElement{static get observedAttributes(){return["token","endpoint","user-id","score","score-min","score-max","no-comment",...LABEL_ATTRIBUTES];}
 constructor(){super();this._labels={};this._record=null;this._loaded=false;this._busy=false;this._expired=false;this._generation=0;this._observer=null;this._shadow=this.attachShadow({mode:"open"});this._build();}
 get token(){return this.getAttribute("token")||"";}
-set token(value){this.setAttribute("token",value);}
+set token(value){this._reflect("token",value);}
 get endpoint(){return this.getAttribute("endpoint")||DEFAULT_ENDPOINT;}
-set endpoint(value){this.setAttribute("endpoint",value);}
+set endpoint(value){this._reflect("endpoint",value);}
 get userId(){return this.getAttribute("user-id")||"";}
-set userId(value){this.setAttribute("user-id",value);}
+set userId(value){this._reflect("user-id",value);}
+_reflect(attribute,value){if(value==null||value==="")this.removeAttribute(attribute);else this.setAttribute(attribute,String(value));}
 get labels(){return{...this._labels};}
 set labels(value){this._labels={...(value||{})};this._update();}
 get record(){return this._record;}
