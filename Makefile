@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY ?= 0
 
 include mk/ddblocal.mk
 
-.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi web vendor-axe vendor-docs-ui smoke clean
+.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi web vendor-axe vendor-docs-ui smoke screenshots clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/ruff format --check layers functions clients scripts local bench tests
 
 typecheck: setup
-	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl local scripts/smoke.py scripts/build_web.py scripts/vendor_axe.py
+	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl local scripts/smoke.py scripts/build_web.py scripts/vendor_axe.py scripts/screenshots.py
 
 test: lint typecheck ddblocal
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -84,6 +84,11 @@ vendor-axe:
 
 build: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build --template-file template.yaml
+
+# docs/img/demo-chat.png and docs/img/dashboard.png from a local stack of its own, with a month of demo
+# feedback; SCREENSHOTS_ARGS="--state-dir .local" uses the stack `make run` started instead.
+screenshots: setup ddblocal
+	$(BIN)/python -m scripts.screenshots $(SCREENSHOTS_ARGS)
 
 # Smoke test of a deployed stack (docs/DEPLOY.md): `make smoke API=<ApiUrl output>` with FEEDBACK_API_KEY
 # set; SMOKE_TOPIC_ARN=<EventsTopicArn output> also watches an event arrive; SMOKE_ARGS adds options.
