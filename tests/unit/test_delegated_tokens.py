@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.utils import base64url_decode
@@ -28,7 +27,6 @@ from feedback_core.settings import ConfigurationError, TokenIssueSettings, funct
 from feedback_core.tokens import (
     MAX_TOKEN_LENGTH,
     DelegatedTokenIssuer,
-    PublicKeys,
     TokenIssuer,
     delegated_header_segment,
 )
@@ -117,39 +115,6 @@ def test_delegated_token_verifies_and_carries_its_certificate(
     assert body["cnf"]["jwk"].keys() == {"crv", "kty", "x", "y"}
     assert len(base64url_decode(cert_signature)) == 64
     assert len(token) < MAX_TOKEN_LENGTH
-
-
-def test_published_jwks_verifies_the_certificate_and_the_certificate_the_token(
-    kms: Any, key_id: str, clock: ManualClock
-) -> None:
-    """PyJWT, given only the JWKS, checks the chain: the certificate with the KMS key it names, then the
-    token with the key the certificate holds; and it reads the same claims as our verifier."""
-    token = (
-        delegated(kms, key_id, clock)
-        .issue("acme", request(user_id="😀 ü", context={"k": "值"}))
-        .feedback_token
-    )
-    jwks = PublicKeys(kms, frozenset({key_id})).jwks()
-    certificate = certificate_of(token)
-    kid = jwt.get_unverified_header(certificate)["kid"]
-    kms_key = jwt.PyJWK(next(key for key in jwks["keys"] if key["kid"] == kid)).key
-    no_clock = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
-    certified = jwt.decode(
-        certificate,
-        kms_key,
-        algorithms=["ES256"],
-        issuer=ISSUER,
-        options={"require": ["exp", "nbf"], **no_clock},
-    )
-    assert certified["pur"] == jwt.get_unverified_header(token)["typ"] == "feedback+jwt"
-    token_key = jwt.PyJWK(certified["cnf"]["jwk"], algorithm="ES256").key
-    claims = jwt.decode(
-        token, token_key, algorithms=["ES256"], audience="feedback", issuer=ISSUER, options=no_clock
-    )
-    assert certified["nbf"] <= claims["iat"] and claims["exp"] <= certified["exp"]
-    assert claims == verifier(kms, {key_id}, clock).verify(token).model_dump(exclude_none=True)
-    with pytest.raises(jwt.InvalidSignatureError):  # the KMS key does not sign the token itself
-        jwt.decode(token, kms_key, algorithms=["ES256"], audience="feedback", options=no_clock)
 
 
 def test_a_token_never_outlives_its_certificate(kms: Any, key_id: str, clock: ManualClock) -> None:
