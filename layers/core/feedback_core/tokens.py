@@ -104,11 +104,10 @@ def delegated_header_segment(certificate: str) -> str:
 @dataclass(frozen=True)
 class _Signer:
     """What signs the tokens issued now: their header, the signing function, and for a certified key
-    the certificate's validity, which the tokens stay within."""
+    the certificate's expiry, which the tokens stay within."""
 
     header_segment: str
     sign: Callable[[bytes], bytes]
-    not_before: int | None = None
     not_after: int | None = None
 
 
@@ -203,19 +202,17 @@ class DelegatedTokenIssuer(TokenIssuer):
     ) -> None:
         super().__init__(kms, key_id, issuer, max_ttl_seconds, clock)
         self._delegate: _Signer | None = None
+        self._delegate_since = 0
+        self._renew_at = 0
         self._renewal = threading.Lock()  # concurrent first requests certify one key, not one each
 
     def _signer(self, now: int) -> _Signer:
         with self._renewal:
-            delegate = self._delegate
-            if (
-                delegate is None
-                or delegate.not_before is None
-                or delegate.not_after is None
-                or not delegate.not_before <= now < delegate.not_after - CERTIFICATE_RENEWAL_SECONDS
-            ):
-                delegate = self._delegate = self._certified_signer(now)
-            return delegate
+            if self._delegate is None or not self._delegate_since <= now < self._renew_at:
+                self._delegate = self._certified_signer(now)
+                self._delegate_since = now
+                self._renew_at = now + CERTIFICATE_LIFETIME_SECONDS - CERTIFICATE_RENEWAL_SECONDS
+            return self._delegate
 
     def _certified_signer(self, now: int) -> _Signer:
         private_key = ec.generate_private_key(ec.SECP256R1())
@@ -232,10 +229,7 @@ class DelegatedTokenIssuer(TokenIssuer):
             return raw_signature(private_key.sign(message, ES256))
 
         return _Signer(
-            delegated_header_segment(certificate),
-            sign,
-            not_before=now,
-            not_after=now + CERTIFICATE_LIFETIME_SECONDS,
+            delegated_header_segment(certificate), sign, not_after=now + CERTIFICATE_LIFETIME_SECONDS
         )
 
 
