@@ -54,6 +54,7 @@ from feedback_core.jws import (
     raw_signature,
 )
 from feedback_core.models import TokenClaims, TokenRequest, TokenResponse
+from feedback_core.observability import logger
 from feedback_core.token_limits import KMS_MAX_MESSAGE_BYTES, MAX_TOKEN_LENGTH, SIGNATURE_BYTES
 
 if TYPE_CHECKING:
@@ -223,6 +224,12 @@ class DelegatedTokenIssuer(TokenIssuer):
             issuer=self._issuer,
             public_key=private_key.public_key(),
             now=now,
+        )
+
+        # One line per kms:Sign of this mode: how often certificates are renewed, and by whom.
+        logger.info(
+            "certified a new token signing key",
+            extra={"kid": self._kid, "expires_at": iso_timestamp(now + CERTIFICATE_LIFETIME_SECONDS)},
         )
 
         def sign(message: bytes) -> bytes:
