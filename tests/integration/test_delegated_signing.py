@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 import pytest
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.utils import base64url_decode
 
@@ -19,6 +20,7 @@ from feedback_core.tokens import delegated_header_segment, key_id_of
 from local.harness import Harness, in_process
 from tests.conftest import AwsCalls
 from tests.integration.api import PARAMETERS, Api
+from tests.support.aws_limits import StrictAws
 
 STACK_NAME = "feedback-it"
 
@@ -163,3 +165,27 @@ def test_a_certificate_of_another_stack_is_401(api: Api, full_key: str, aws_call
     assert response.status == 401 and response.body["error"]["code"] == "unauthorized"
     assert "certificate" in response.body["error"]["message"]
     assert aws_calls.count() == 0
+
+
+def test_a_throttled_certificate_is_a_429_and_the_next_request_certifies(
+    api: Api, full_key: str, strict_aws: StrictAws, aws_calls: AwsCalls
+) -> None:
+    """KMS throttling the one Sign of a certificate is the same retryable 429 as in kms mode; no key is
+    kept without a certificate, so the retry certifies one."""
+
+    def throttled(_: Mapping[str, Any]) -> ClientError:
+        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+        return ClientError(error, "Sign")  # type: ignore[arg-type]  # a plain dict, as botocore builds it
+
+    authorizer_context = api.authorize(f"Bearer {full_key}")
+    strict_aws.inject("kms", "Sign", throttled)
+    refused = api.call("issue_token", "issue_token", body={"run_id": "r"}, authorizer=authorizer_context)
+    assert (refused.status, refused.body["error"]["code"], refused.headers["retry-after"]) == (
+        429,
+        "throttled",
+        "1",
+    )
+    aws_calls.reset()
+    issued = api.call("issue_token", "issue_token", body={"run_id": "r"}, authorizer=authorizer_context)
+    assert issued.status == 201 and aws_calls.operations() == {"kms:Sign": 1}
+    assert api.submit(issued.body["feedback_token"], {"outcome": "positive"}).status == 201
