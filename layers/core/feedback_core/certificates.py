@@ -96,7 +96,8 @@ def issue_certificate(
 
 @dataclass(frozen=True)
 class Certificate:
-    """A certificate read from a token header; its signature is checked by `check_signature`."""
+    """A certificate read from a token header. The verifier checks its signature once (then caches it),
+    and with every token that the token lies within `not_before`..`expires`."""
 
     kid: str
     not_before: int
@@ -112,7 +113,7 @@ def _invalid() -> Unauthorized:
 
 def read_certificate(text: str, issuer: str, headers: Mapping[str, str]) -> Certificate:
     """The certificate's content, once it is exactly what our issuer writes for one of `headers` (issued
-    header segment -> allowed kid). No clock and no signature here: those are checked per use."""
+    header segment -> allowed kid). Neither the clock nor the signature is checked here (see Certificate)."""
     segments = text.split(".")
     if len(segments) != 3:
         malformed()
