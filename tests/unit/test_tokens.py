@@ -18,6 +18,7 @@ from feedback_core.models import TokenRequest
 from feedback_core.tokens import (
     MAX_TOKEN_LENGTH,
     P256_ORDER,
+    DelegatedTokenIssuer,
     PublicKeys,
     TokenIssuer,
     TokenVerifier,
@@ -99,6 +100,43 @@ def test_token_verifies_with_the_published_jwks_alone(
     assert claims == ours.model_dump(exclude_none=True)
     assert claims["sub"] == fields.get("run_id", "run-1")
     assert claims.get("ctx") == fields.get("context")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"run_id": "run ü €", "user_id": "𝄞 😀", "context": {"ключ": '值 " \\ \u2028'}}],
+    ids=["ascii", "non-ascii"],
+)
+def test_delegated_token_verifies_with_the_published_jwks_alone(
+    kms: Any, key_id: str, clock: ManualClock, fields: dict[str, Any]
+) -> None:
+    """SigningMode=delegated: PyJWT, given only the JWKS, checks the chain (the certificate with the KMS
+    key it names, the token with the key the certificate holds) and reads the claims our verifier reads."""
+    token = (
+        DelegatedTokenIssuer(kms, key_id, ISSUER, 3600, clock).issue("acme", request(**fields)).feedback_token
+    )
+    jwks = PublicKeys(kms, frozenset({key_id})).jwks()
+    certificate = jwt.get_unverified_header(token)["cert"]
+    kid = jwt.get_unverified_header(certificate)["kid"]
+    kms_key = jwt.PyJWK(next(key for key in jwks["keys"] if key["kid"] == kid)).key
+    no_clock = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
+    certified = jwt.decode(
+        certificate,
+        kms_key,
+        algorithms=["ES256"],
+        issuer=ISSUER,
+        options={"require": ["exp", "nbf"], **no_clock},
+    )
+    assert certified["pur"] == jwt.get_unverified_header(token)["typ"] == "feedback+jwt"
+    token_key = jwt.PyJWK(certified["cnf"]["jwk"], algorithm="ES256").key
+    claims = jwt.decode(
+        token, token_key, algorithms=["ES256"], audience="feedback", issuer=ISSUER, options=no_clock
+    )
+    assert certified["nbf"] <= claims["iat"] and claims["exp"] <= certified["exp"]
+    assert claims == verifier(kms, {key_id}, clock).verify(token).model_dump(exclude_none=True)
+    assert claims["sub"] == fields.get("run_id", "run-1")
+    with pytest.raises(jwt.InvalidSignatureError):  # the KMS key does not sign the token itself
+        jwt.decode(token, kms_key, algorithms=["ES256"], audience="feedback", options=no_clock)
 
 
 def test_issuing_makes_exactly_one_kms_call(

@@ -121,9 +121,13 @@ def _token_verifier(settings: TokenVerifySettings) -> TokenVerifier:
 
 @lru_cache(maxsize=8)
 def _token_issuer(settings: TokenIssueSettings) -> TokenIssuer:
-    from feedback_core.tokens import TokenIssuer  # noqa: PLC0415 (loaded by the functions that use it)
+    from feedback_core.tokens import (  # noqa: PLC0415 (loaded by the functions that use it)
+        DelegatedTokenIssuer,
+        TokenIssuer,
+    )
 
-    return TokenIssuer(aws.kms(), settings.token_key_id, settings.token_issuer, settings.token_ttl_seconds)
+    kind = DelegatedTokenIssuer if settings.signing_mode == "delegated" else TokenIssuer
+    return kind(aws.kms(), settings.token_key_id, settings.token_issuer, settings.token_ttl_seconds)
 
 
 @lru_cache(maxsize=8)

@@ -81,7 +81,10 @@ class VerifyKeySettings(FunctionSettings):
 
 class TokenIssuerSettings(FunctionSettings):
     token_issuer: str = Field(
-        alias="TOKEN_ISSUER", min_length=1, description="the `iss` of the tokens, the stack's name"
+        alias="TOKEN_ISSUER",
+        min_length=1,
+        max_length=128,  # a stack name; it fits every certificate KMS signs
+        description="the `iss` of the tokens, the stack's name",
     )
 
 
@@ -97,8 +100,8 @@ class TokenIssueSettings(TokenLifetimeSettings, TokenIssuerSettings):
     token_key_id: str = Field(
         alias="TOKEN_KEY_ID", min_length=1, description="the KMS key (id, ARN or alias) that signs new tokens"
     )
-    signing_mode: Literal["kms"] = Field("kms", alias="SIGNING_MODE")
-    """Only `kms` exists so far; `delegated` (DESIGN.md) is planned."""
+    signing_mode: Literal["kms", "delegated"] = Field("kms", alias="SIGNING_MODE")
+    """`kms`: one kms:Sign per token; `delegated`: one per certificate of an in-memory key (docs/TOKENS.md)"""
 
 
 class EventSettings(FunctionSettings):

@@ -1,4 +1,8 @@
-"""Feedback tokens: compact JWS (ES256) signed by KMS, verified locally with the cached public key.
+"""Feedback tokens: compact JWS (ES256) signed by KMS or by a KMS-certified key, verified locally.
+
+`SigningMode=kms`: each token is signed with `kms:Sign`. `SigningMode=delegated`: tokens are signed by an
+ephemeral key held in the issuer's memory and carry its certificate (feedback_core.certificates), which
+KMS signs once per certificate lifetime. Either way the token chains to a KMS public key of the JWKS.
 
 Verification never calls AWS for a token that is malformed, expired, for another audience or names a key
 outside the allow-list; a valid token costs one `kms:GetPublicKey` per key per process, then nothing.
@@ -10,39 +14,60 @@ zero) and nothing else. Every other spelling of the same bytes is refused, so a 
 
 from __future__ import annotations
 
-import base64
-import json
-import re
-from typing import TYPE_CHECKING, Any, NoReturn
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from jwt.algorithms import ECAlgorithm
 from pydantic import ValidationError
 
+from feedback_core.certificates import (
+    CERTIFICATE_FIELD,
+    CERTIFICATE_LIFETIME_SECONDS,
+    CERTIFICATE_RENEWAL_SECONDS,
+    Certificate,
+    CertificateCache,
+    certificate_header_segment,
+    issue_certificate,
+    read_certificate,
+)
 from feedback_core.clock import Clock, iso_timestamp, system_clock
 from feedback_core.errors import Unauthorized, ValidationFailed
-from feedback_core.models import TokenClaims, TokenRequest, TokenResponse
-from feedback_core.token_limits import (
-    COORDINATE_BYTES,
-    KMS_MAX_MESSAGE_BYTES,
-    MAX_TOKEN_LENGTH,
-    SIGNATURE_BYTES,
+from feedback_core.jws import (
+    ALGORITHM,
+    ES256,
+    P256_ORDER,
+    TOKEN_TYPE,
+    compact_json,
+    decode_object,
+    decode_segment,
+    der_signature,
+    encode_segment,
+    integer_claim,
+    is_low_s,
+    kms_sign,
+    malformed,
+    raw_signature,
 )
+from feedback_core.models import TokenClaims, TokenRequest, TokenResponse
+from feedback_core.observability import logger
+from feedback_core.token_limits import KMS_MAX_MESSAGE_BYTES, MAX_TOKEN_LENGTH, SIGNATURE_BYTES
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
-ALGORITHM = "ES256"
-TOKEN_TYPE = "feedback+jwt"  # noqa: S105 (a media type, not a secret)
 AUDIENCE = "feedback"
 IAT_SKEW_SECONDS = 60
 
 HEADER_FIELDS = frozenset({"alg", "typ", "kid"})
-"""Exactly the header the issuer writes; `crit`, `b64`, `jku`, `x5u` and the like are refused."""
+"""Exactly the header the issuer writes with `SigningMode=kms`; `crit`, `b64`, `jku`, `x5u` and the like
+are refused."""
+DELEGATED_HEADER_FIELDS = frozenset({"alg", "typ", CERTIFICATE_FIELD})
+"""Exactly the header the issuer writes with `SigningMode=delegated`: the certificate instead of `kid`."""
 TOKEN_REQUEST_FIELDS = {"run_id": "sub", "user_id": "uid", "session_id": "ses", "agent": "agt"}
 """Request fields and the claims that carry them (plus `context` as `ctx`)."""
 
@@ -52,14 +77,14 @@ __all__ = [
     "IAT_SKEW_SECONDS",
     "KMS_MAX_MESSAGE_BYTES",
     "MAX_TOKEN_LENGTH",
+    "P256_ORDER",
     "TOKEN_TYPE",
+    "DelegatedTokenIssuer",
     "PublicKeys",
     "TokenIssuer",
     "TokenVerifier",
     "key_id_of",
 ]
-
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def key_id_of(key: str) -> str:
@@ -69,89 +94,26 @@ def key_id_of(key: str) -> str:
 
 def issued_header_segment(kid: str) -> str:
     """The header segment the issuer writes for a key: one spelling per key."""
-    return _encode_segment(_compact_json({"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": kid}))
+    return encode_segment(compact_json({"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": kid}))
 
 
-def _compact_json(value: Any) -> bytes:
-    # ensure_ascii=False: a non-ASCII id costs its UTF-8 bytes (1-4), not 6-12 bytes of \u escapes.
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+def delegated_header_segment(certificate: str) -> str:
+    """The header segment of tokens signed by a certified key: one spelling per certificate."""
+    return encode_segment(compact_json({"alg": ALGORITHM, CERTIFICATE_FIELD: certificate, "typ": TOKEN_TYPE}))
 
 
-def _encode_segment(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+@dataclass(frozen=True)
+class _Signer:
+    """What signs the tokens issued now: their header, the signing function, and for a certified key
+    the certificate's expiry, which the tokens stay within."""
 
-
-def _malformed(error: Exception | None = None) -> NoReturn:
-    raise Unauthorized("feedback token is malformed") from error
-
-
-_BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_UNUSED_BITS_MASK = {0: 0, 2: 0b1111, 3: 0b11}
-
-
-def _decode_segment(segment: str) -> bytes:
-    """Bytes of a canonical base64url segment, the one spelling `_encode_segment` produces."""
-    # A length of 4n + 1 characters encodes no whole number of bytes.
-    if not _BASE64URL.fullmatch(segment) or len(segment) % 4 == 1:
-        _malformed()
-    # The last character of a 4n + 2 (4n + 3) character segment carries 4 (2) unused bits: zero in the
-    # one spelling, else the same bytes would have several.
-    unused_mask = _UNUSED_BITS_MASK[len(segment) % 4]
-    if unused_mask and _BASE64URL_ALPHABET.index(segment[-1]) & unused_mask:
-        _malformed()
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Parsers disagree on which duplicate wins; the issuer never writes one.
-    value = dict(pairs)
-    if len(value) != len(pairs):
-        raise ValueError("duplicate object key")
-    return value
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
-_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-"""Built once: json.loads with hooks builds a decoder per call."""
-
-
-def _decode_object(segment: str) -> dict[str, Any]:
-    """The JSON object in a header or claims segment: strict UTF-8, strict JSON, an object."""
-    data = _decode_segment(segment)
-    try:
-        value = _STRICT_JSON.decode(data.decode("utf-8"))
-    # UnicodeDecodeError, JSONDecodeError and "integer too long" are ValueErrors; deep nesting recurses.
-    except (ValueError, RecursionError) as error:
-        _malformed(error)
-    if not isinstance(value, dict):
-        _malformed()
-    return value
-
-
-def _integer_claim(claims: dict[str, Any], name: str) -> int | None:
-    """A claim that is a JSON integer (`true` is not 1 here), else None."""
-    value = claims.get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-"""n, the order of P-256. An ECDSA signature (r, s) is equally valid as (r, n - s); the issuer writes
-the low-S form and the verifier accepts only that, so a token has exactly one spelling."""
-
-
-_ES256 = ec.ECDSA(hashes.SHA256())
-
-
-def _is_low_s(signature: bytes) -> bool:
-    s = int.from_bytes(signature[COORDINATE_BYTES:], "big")
-    return s <= P256_ORDER // 2
+    header_segment: str
+    sign: Callable[[bytes], bytes]
+    not_after: int | None = None
 
 
 class TokenIssuer:
-    """Signs tokens with `kms:Sign` (one call per token)."""
+    """Signs tokens with `kms:Sign`, one call per token (`SigningMode=kms`)."""
 
     def __init__(
         self, kms: KMSClient, key_id: str, issuer: str, max_ttl_seconds: int, clock: Clock = system_clock
@@ -162,6 +124,9 @@ class TokenIssuer:
         self._issuer = issuer
         self._max_ttl = max_ttl_seconds
         self._clock = clock
+        self._kms_signer = _Signer(
+            issued_header_segment(self._kid), lambda message: kms_sign(self._kms, self._key_id, message)
+        )
 
     def issue(self, project: str, request: TokenRequest) -> TokenResponse:
         ttl = request.ttl_seconds or self._max_ttl
@@ -171,32 +136,28 @@ class TokenIssuer:
                 details=[{"field": "ttl_seconds", "message": f"must be between 1 and {self._max_ttl}"}],
             )
         now = int(self._clock())
+        signer = self._signer(now)
+        # Never valid longer than asked; with a certified key, no longer than its certificate either.
+        expires = now + ttl if signer.not_after is None else min(now + ttl, signer.not_after)
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "aud": AUDIENCE,
             "prj": project,
             "iat": now,
-            "exp": now + ttl,
+            "exp": expires,
         }
         claims |= {
             claim: value for claim, value in self._request_values(request).values() if value is not None
         }
-        header_segment = issued_header_segment(self._kid)
-        claims_json = _compact_json(claims)
-        signing_input = f"{header_segment}.{_encode_segment(claims_json)}".encode("ascii")
+        claims_json = compact_json(claims)
+        signing_input = f"{signer.header_segment}.{encode_segment(claims_json)}".encode("ascii")
         if len(signing_input) > KMS_MAX_MESSAGE_BYTES:
-            raise self._too_long(request, header_segment, claims_json)
-        signature = self._kms.sign(
-            KeyId=self._key_id,
-            Message=signing_input,
-            MessageType="RAW",
-            SigningAlgorithm="ECDSA_SHA_256",
-        )["Signature"]
-        r, s = decode_dss_signature(signature)  # KMS returns DER; JWS wants raw r || s
-        s = min(s, P256_ORDER - s)  # (r, n - s) verifies too: only the low-S form is the token's spelling
-        raw = r.to_bytes(COORDINATE_BYTES, "big") + s.to_bytes(COORDINATE_BYTES, "big")
-        token = f"{signing_input.decode('ascii')}.{_encode_segment(raw)}"
-        return TokenResponse(feedback_token=token, expires_at=iso_timestamp(now + ttl))
+            raise self._too_long(request, signer.header_segment, claims_json)
+        token = f"{signing_input.decode('ascii')}.{encode_segment(signer.sign(signing_input))}"
+        return TokenResponse(feedback_token=token, expires_at=iso_timestamp(expires))
+
+    def _signer(self, now: int) -> _Signer:
+        return self._kms_signer
 
     @staticmethod
     def _request_values(request: TokenRequest) -> dict[str, tuple[str, Any]]:
@@ -206,9 +167,9 @@ class TokenIssuer:
         return values
 
     def _too_long(self, request: TokenRequest, header_segment: str, claims_json: bytes) -> ValidationFailed:
-        """The 422 for a request whose token KMS would refuse to sign, naming what to shorten."""
+        """The 422 for a request whose token would sign more than KMS signs, naming what to shorten."""
         sizes = {
-            field: len(_compact_json(value))
+            field: len(compact_json(value))
             for field, (_, value) in self._request_values(request).items()
             if value is not None
         }
@@ -219,12 +180,63 @@ class TokenIssuer:
         names = ", ".join(TOKEN_REQUEST_FIELDS) + " and context"
         return ValidationFailed(
             f"the token request is too long: {names} take {used} bytes together as UTF-8 JSON, "
-            f"at most {allowance} fit in a feedback token (KMS signs at most {KMS_MAX_MESSAGE_BYTES} "
-            "bytes); shorten them",
+            f"at most {allowance} fit in a feedback token (a token signs at most {KMS_MAX_MESSAGE_BYTES} "
+            "bytes, what KMS signs); shorten them",
             details=[
                 {"field": field, "message": f"takes {size} of the {allowance} bytes these fields share"}
                 for field, size in sorted(sizes.items(), key=lambda item: -item[1])
             ],
+        )
+
+
+class DelegatedTokenIssuer(TokenIssuer):
+    """Signs tokens with an ephemeral P-256 key held in this process's memory, certified by KMS
+    (`SigningMode=delegated`): one `kms:Sign` per certificate, none per token.
+
+    A new key and certificate are made on first use and whenever less than CERTIFICATE_RENEWAL_SECONDS
+    of the certificate is left; a token expires at the earlier of its ttl and its certificate's `exp`.
+    The key never leaves memory: a new execution environment certifies a key of its own.
+    """
+
+    def __init__(
+        self, kms: KMSClient, key_id: str, issuer: str, max_ttl_seconds: int, clock: Clock = system_clock
+    ) -> None:
+        super().__init__(kms, key_id, issuer, max_ttl_seconds, clock)
+        self._delegate: _Signer | None = None
+        self._delegate_since = 0
+        self._renew_at = 0
+        self._renewal = threading.Lock()  # concurrent first requests certify one key, not one each
+
+    def _signer(self, now: int) -> _Signer:
+        with self._renewal:
+            if self._delegate is None or not self._delegate_since <= now < self._renew_at:
+                self._delegate = self._certified_signer(now)
+                self._delegate_since = now
+                self._renew_at = now + CERTIFICATE_LIFETIME_SECONDS - CERTIFICATE_RENEWAL_SECONDS
+            return self._delegate
+
+    def _certified_signer(self, now: int) -> _Signer:
+        private_key = ec.generate_private_key(ec.SECP256R1())
+        certificate = issue_certificate(
+            self._kms,
+            self._key_id,
+            kid=self._kid,
+            issuer=self._issuer,
+            public_key=private_key.public_key(),
+            now=now,
+        )
+
+        # One line per kms:Sign of this mode: how often certificates are renewed, and by whom.
+        logger.info(
+            "certified a new token signing key",
+            extra={"kid": self._kid, "expires_at": iso_timestamp(now + CERTIFICATE_LIFETIME_SECONDS)},
+        )
+
+        def sign(message: bytes) -> bytes:
+            return raw_signature(private_key.sign(message, ES256))
+
+        return _Signer(
+            delegated_header_segment(certificate), sign, not_after=now + CERTIFICATE_LIFETIME_SECONDS
         )
 
 
@@ -257,8 +269,10 @@ class PublicKeys:
 class TokenVerifier:
     """Checks a token with no AWS call once the key is cached; cheap checks run before any key lookup.
 
-    One pass: split, strict-decode, parse; then header, claims, times, audience and issuer; only then the
-    public key (cached, else one `kms:GetPublicKey`) and the signature.
+    One pass: split, strict-decode, parse; then header, claims, times, audience and issuer (and for a
+    delegated token its certificate's issuer, purpose and validity); only then the KMS public key (cached,
+    else one `kms:GetPublicKey`) and the signatures. Both kinds of token are accepted whatever the
+    stack's SigningMode, so changing it leaves the tokens already handed out valid.
     """
 
     def __init__(self, keys: PublicKeys, issuer: str, clock: Clock = system_clock) -> None:
@@ -267,25 +281,53 @@ class TokenVerifier:
         self._clock = clock
         # The issuer's own header spellings, checked once here instead of decoded on every token.
         self._issued_headers = {issued_header_segment(kid): kid for kid in keys.allowed}
+        self._certificate_headers = {certificate_header_segment(kid): kid for kid in keys.allowed}
+        self._certificates = CertificateCache()
 
     def verify(self, token: str) -> TokenClaims:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise Unauthorized("feedback token is missing or malformed")
         segments = token.split(".")
         if len(segments) != 3:
-            _malformed()
+            malformed()
         header_segment, claims_segment, signature_segment = segments
-        kid = self._issued_headers.get(header_segment)
-        if kid is None:
-            kid = self._check_header(_decode_object(header_segment))
-        unverified = _decode_object(claims_segment)
-        signature = _decode_segment(signature_segment)
-        if len(signature) != SIGNATURE_BYTES or not _is_low_s(signature):
-            _malformed()
+        signer: str | Certificate | None = self._issued_headers.get(header_segment)
+        if signer is None:
+            signer = self._certificates.get(header_segment)
+        known = signer is not None
+        if signer is None:
+            signer = self._read_header(header_segment)
+        unverified = decode_object(claims_segment)
+        signature = decode_segment(signature_segment)
+        if len(signature) != SIGNATURE_BYTES or not is_low_s(signature):
+            malformed()
         self._check_times(unverified)
         claims = self._check_claims(unverified)
-        self._check_signature(kid, f"{header_segment}.{claims_segment}".encode("ascii"), signature)
+        if isinstance(signer, Certificate):
+            self._check_certificate_window(signer, claims)
+            if not known:  # checked once, then cached
+                self._check_signature(self._keys.get(signer.kid), signer.signing_input, signer.signature)
+                self._certificates.put(header_segment, signer)
+            public_key = signer.public_key
+        else:
+            public_key = self._keys.get(signer)
+        self._check_signature(public_key, f"{header_segment}.{claims_segment}".encode("ascii"), signature)
         return claims
+
+    def _read_header(self, header_segment: str) -> str | Certificate:
+        """The `kid` of a KMS-signed token, or the certificate a delegated token carries."""
+        header = decode_object(header_segment)
+        if CERTIFICATE_FIELD not in header:
+            return self._check_header(header)
+        if header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
+            raise Unauthorized("feedback token has the wrong type or algorithm")
+        if header.keys() != DELEGATED_HEADER_FIELDS:
+            raise Unauthorized("feedback token has unexpected header fields")
+        certificate = header[CERTIFICATE_FIELD]
+        # One spelling: the header segment is the issuer's for this certificate, so it keys the cache.
+        if not isinstance(certificate, str) or delegated_header_segment(certificate) != header_segment:
+            malformed()
+        return read_certificate(certificate, self._issuer, self._certificate_headers)
 
     def _check_header(self, header: dict[str, Any]) -> str:
         """The header's `kid`, once the header is exactly what the issuer writes with an allowed key."""
@@ -300,13 +342,20 @@ class TokenVerifier:
 
     def _check_times(self, claims: dict[str, Any]) -> None:
         now = self._clock()
-        expires, issued = _integer_claim(claims, "exp"), _integer_claim(claims, "iat")
+        expires, issued = integer_claim(claims, "exp"), integer_claim(claims, "iat")
         if expires is None or issued is None:
             raise Unauthorized("feedback token lacks exp or iat")
         if now >= expires:  # no leeway: issuer and verifier share one clock
             raise Unauthorized("feedback token has expired")
         if issued > now + IAT_SKEW_SECONDS:
             raise Unauthorized("feedback token is issued in the future")
+
+    @staticmethod
+    def _check_certificate_window(certificate: Certificate, claims: TokenClaims) -> None:
+        """The token lies within its certificate's validity. With the token's own time checks this makes
+        the certificate valid now too: nbf <= iat <= now + skew, and now < exp <= the certificate's exp."""
+        if claims.iat < certificate.not_before or claims.exp > certificate.expires:
+            raise Unauthorized("feedback token outlives its certificate")
 
     def _check_claims(self, claims: dict[str, Any]) -> TokenClaims:
         """Required claims with their JSON types (strict: no coercion), for our audience and issuer."""
@@ -318,10 +367,11 @@ class TokenVerifier:
             raise Unauthorized("feedback token is invalid")
         return checked
 
-    def _check_signature(self, kid: str, signing_input: bytes, signature: bytes) -> None:
-        r = int.from_bytes(signature[:COORDINATE_BYTES], "big")
-        s = int.from_bytes(signature[COORDINATE_BYTES:], "big")
+    @staticmethod
+    def _check_signature(
+        public_key: ec.EllipticCurvePublicKey, signing_input: bytes, signature: bytes
+    ) -> None:
         try:
-            self._keys.get(kid).verify(encode_dss_signature(r, s), signing_input, _ES256)
+            public_key.verify(der_signature(signature), signing_input, ES256)
         except InvalidSignature as error:
             raise Unauthorized("feedback token is invalid") from error
