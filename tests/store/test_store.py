@@ -523,7 +523,7 @@ class ThrottledBatchReads:
         if self.batch_calls > self.times:
             return dict(self._client.batch_get_item(RequestItems=RequestItems))
         ((table, request),) = RequestItems.items()
-        served = self._client.batch_get_item(RequestItems={table: {"Keys": request["Keys"][:1]}})
+        served = self._client.batch_get_item(RequestItems={table: request | {"Keys": request["Keys"][:1]}})
         return {"Responses": served["Responses"], "UnprocessedKeys": {table: {"Keys": request["Keys"][1:]}}}
 
 

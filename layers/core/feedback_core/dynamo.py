@@ -129,16 +129,17 @@ def batch_get(
     base_delay_seconds: float = 0.05,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[tuple[str, str], Item]:
-    """The items at `keys` (pk and sk) that exist, by (pk, sk); eventually consistent, like the index
-    they were found in. Keys DynamoDB returns unprocessed (throttled) are asked again with exponential
-    backoff; still unread after `max_attempts`, they fail the call as a throttle, like any other."""
+    """The items at `keys` (pk and sk) that exist, by (pk, sk), read strongly consistent: an item an index
+    already lists is never missed for a lagging replica. Keys DynamoDB returns unprocessed (throttled)
+    are asked again with exponential backoff; still unread after `max_attempts`, they fail the call as a
+    throttle, like any other."""
     found: dict[tuple[str, str], Item] = {}
     for start in range(0, len(keys), BATCH_GET_MAX_KEYS):
         pending: list[Any] = [serialize(key) for key in keys[start : start + BATCH_GET_MAX_KEYS]]
         for attempt in range(max_attempts):
             if attempt:
                 sleep(base_delay_seconds * 2 ** (attempt - 1))
-            response = client.batch_get_item(RequestItems={table: {"Keys": pending}})
+            response = client.batch_get_item(RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
             for image in response.get("Responses", {}).get(table, []):
                 item = deserialize(image)
                 found[(str(item["pk"]), str(item["sk"]))] = item

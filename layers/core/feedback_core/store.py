@@ -395,8 +395,9 @@ class FeedbackStore:
     def _records_of(self, entries: Iterator[Item], filters: Item, chunk: int) -> Iterator[Item]:
         """The records behind index entries, in the entries' order, read `chunk` at a time with
         BatchGetItem (the indexes project keys only, so that an update writes only the table); the
-        listing's filters and expiry apply to the records read. An entry whose record is gone, or was
-        replaced by a newer one (another `time_sk`, listed under its own entry), yields nothing."""
+        listing's filters and expiry apply to the records read, current ones (strongly consistent). An
+        entry whose record is gone, or was replaced by a newer one (another `time_sk`, listed under its
+        own entry), yields nothing."""
         wanted = {name: value for name, value in filters.items() if value is not None}
         now = self._clock()
         while batch := list(itertools.islice(entries, chunk)):
