@@ -190,10 +190,15 @@ def test_a_retraction_deletes_the_item_and_its_index_entries(stack: Stack) -> No
 def test_erasure_costs_one_index_query_and_a_removal_per_record(stack: Stack) -> None:
     for number in range(3):
         stack.submit(f"run-{number}")
+    stack.stream_consumers()
     assert stack.capacity.during(lambda: stack.store.erase_user("acme", "alice")) == [
         Call("Query", "Feedback", 0.5, {"table": 0.0, "user-index": 0.5}),
         *[table_write("UpdateItem", 1.0), table_write("DeleteItem", 1.0, 1.0)] * 3,
     ]
+    # The three removals reach the stats function in one batch: one transaction of three items.
+    assert stack.stream_consumers() == [CHECKPOINT_READ, STATS_TRANSACTION_AS_REPORTED]
+    assert billed_transaction_units(stack.capacity, stats_items(stack)) == [6]
+    assert stack.bus_and_topic_messages() == (6, 6)  # three Submitted, three Erased
 
 
 def test_reading_one_s_own_feedback_is_one_read_unit(stack: Stack) -> None:
