@@ -90,9 +90,9 @@ def test_feedback_table_indexes_stream_ttl_and_backups(stack: Stack) -> None:
         for index in table["GlobalSecondaryIndexes"]
     }
     assert indexes == {
-        "time-index": ({"HASH": "time_pk", "RANGE": "time_sk"}, "ALL"),
-        "session-index": ({"HASH": "session_pk", "RANGE": "time_sk"}, "ALL"),
-        "user-index": ({"HASH": "user_pk", "RANGE": "time_sk"}, "ALL"),
+        "time-index": ({"HASH": "time_pk", "RANGE": "time_sk"}, "KEYS_ONLY"),
+        "session-index": ({"HASH": "session_pk", "RANGE": "time_sk"}, "KEYS_ONLY"),
+        "user-index": ({"HASH": "user_pk", "RANGE": "time_sk"}, "KEYS_ONLY"),
     }
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert table["LatestStreamArn"] == stack.outputs["FeedbackTableStreamArn"]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -467,3 +468,80 @@ def test_no_unbound_write_lands_after_a_bound_one(ddb_local: Any) -> None:
     assert all(version is not None and version < bound_version for version in accepted)
     assert len(accepted) + results.count(("refused", None)) == 29
     assert store.get("acme", "r", "alice").version == bound_version  # type: ignore[union-attr]
+
+
+def test_listings_read_the_current_records_behind_the_key_only_indexes(
+    store: FeedbackStore, clock: ManualClock
+) -> None:
+    first, _ = submit(store, clock, run="r1", user="alice", session_id="s1", agent="bot")
+    submit(store, clock, run="r2", user="alice", session_id="s1", agent="bot")
+    changed, _ = submit(
+        store, clock, run="r1", user="alice", session_id="s1", agent="bot", fields={"outcome": "negative"}
+    )
+    assert changed.version == 2 and changed.created_at == first.created_at
+    for query in (ListQuery(), ListQuery(user_id="alice"), ListQuery(session_id="s1")):
+        assert store.list("acme", query, CODEC).items == [
+            store.get("acme", "r2", "alice"),
+            store.get("acme", "r1", "alice"),
+        ]
+    # The outcome is not in the indexes: its filter applies to the record read, never to a stale copy.
+    assert [r.run_id for r in store.list("acme", ListQuery(outcome="negative"), CODEC).items] == ["r1"]
+    assert [r.run_id for r in store.list("acme", ListQuery(outcome="positive"), CODEC).items] == ["r2"]
+
+
+def test_a_listing_page_is_its_shard_queries_and_one_batch_read(
+    feedback_tables: Any, clock: ManualClock, aws_calls: AwsCalls, dynamodb_client_factory: Any
+) -> None:
+    _, names = feedback_tables
+    counted = make_store((dynamodb_client_factory(), names), clock)
+    for number in range(8):
+        submit(counted, clock, run=f"r{number}", user="alice")
+    aws_calls.reset()
+    page = counted.list("acme", ListQuery(limit=5), CODEC)
+    assert [r.run_id for r in page.items] == ["r7", "r6", "r5", "r4", "r3"] and page.next_cursor
+    assert aws_calls.operations() == {"dynamodb:Query": 4, "dynamodb:BatchGetItem": 1}
+    aws_calls.reset()
+    assert counted.erase_user("acme", "alice") == (8, True)
+    # Erasure needs only keys: one index query, then the mark and the delete of each record.
+    assert aws_calls.operations() == {"dynamodb:Query": 1, "dynamodb:UpdateItem": 8, "dynamodb:DeleteItem": 8}
+
+
+class ThrottledBatchReads:
+    """A real client whose BatchGetItem leaves all but the first key unprocessed the first `times`
+    calls, as DynamoDB does under throttling; everything else goes straight to the client."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self._client = client
+        self.times = times
+        self.batch_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.batch_calls += 1
+        if self.batch_calls > self.times:
+            return dict(self._client.batch_get_item(RequestItems=RequestItems))
+        ((table, request),) = RequestItems.items()
+        served = self._client.batch_get_item(RequestItems={table: request | {"Keys": request["Keys"][:1]}})
+        return {"Responses": served["Responses"], "UnprocessedKeys": {table: {"Keys": request["Keys"][1:]}}}
+
+
+def test_unprocessed_keys_are_read_again_then_fail_as_a_throttle(
+    feedback_tables: Any, clock: ManualClock
+) -> None:
+    client, names = feedback_tables
+    writer = make_store(feedback_tables, clock)
+    for number in range(7):
+        submit(writer, clock, run=f"r{number}")
+    throttled = ThrottledBatchReads(client, times=2)
+    reader = make_store((throttled, names), clock)
+    assert [r.run_id for r in reader.list("acme", ListQuery(), CODEC).items] == [
+        f"r{n}" for n in range(6, -1, -1)
+    ]
+    assert throttled.batch_calls == 3  # one key served per throttled call, the last one the rest
+    # Seven keys, one served per call: five tries are not enough.
+    always = make_store((ThrottledBatchReads(client, times=99), names), clock)
+    with pytest.raises(ClientError) as refused:
+        always.list("acme", ListQuery(), CODEC)
+    assert refused.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"

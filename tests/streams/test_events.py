@@ -18,7 +18,7 @@ from feedback_core.models import ListQuery
 from feedback_core.stats import StatsQuery, StatsStore, contribution, merge
 from feedback_core.streams import apply_stats_batch, publish_batch
 from local.functions import lambda_context
-from tests.streams.pipeline import Pipeline
+from tests.streams.pipeline import Pipeline, drain_queue
 
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
@@ -348,3 +348,51 @@ def test_a_batch_touching_many_days_commits_in_chunks_of_at_most_100_items(pipel
     window = StatsQuery(start=date(2027, 1, 1), end=date(2027, 3, 31), granularity="total")
     everything = pipeline.stats.query("acme", window, _today(pipeline))
     assert everything.total.positive == 60
+
+
+def subscribe_queue(pipeline: Pipeline, name: str, attributes: dict[str, str]) -> str:
+    """An SQS queue subscribed to the topic with the given subscription attributes; returns its URL."""
+    url = pipeline.sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = pipeline.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns = pipeline.publisher.sns_client
+    sns.subscribe(TopicArn=pipeline.publisher.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+    return url
+
+
+def test_sns_filter_policies_on_attributes_and_on_the_body_select_the_same_events(pipeline: Pipeline) -> None:
+    """The documented attribute policy and its message-body equivalent (docs/EVENTS.md#subscribing)."""
+    on_attributes = subscribe_queue(
+        pipeline,
+        "negative-by-attributes",
+        {
+            "RawMessageDelivery": "true",
+            "FilterPolicy": json.dumps(
+                {"event_type": ["Submitted", "Updated"], "project": ["acme"], "outcome": ["negative"]}
+            ),
+        },
+    )
+    on_body = subscribe_queue(
+        pipeline,
+        "negative-by-body",
+        {
+            "RawMessageDelivery": "true",
+            "FilterPolicyScope": "MessageBody",
+            "FilterPolicy": json.dumps(
+                {
+                    "detail-type": ["Feedback Submitted", "Feedback Updated"],
+                    "detail": {"project": ["acme"], "feedback": {"outcome": ["negative"]}},
+                }
+            ),
+        },
+    )
+    script(pipeline)
+    selected = {
+        name: sorted((e["detail-type"], e["detail"]["user_id"]) for e in drain_queue(pipeline.sqs, url))
+        for name, url in (("attributes", on_attributes), ("body", on_body))
+    }
+    assert selected == {
+        "attributes": [("Feedback Submitted", "dave"), ("Feedback Updated", "alice")],
+        "body": [("Feedback Submitted", "dave"), ("Feedback Updated", "alice")],
+    }

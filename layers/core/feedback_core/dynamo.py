@@ -4,7 +4,8 @@ expiry, paginated queries and stream images."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -113,3 +114,41 @@ def query_pages(client: DynamoDBClient, request: QueryInputTypeDef) -> Iterator[
         if not last:
             return
         request = {**request, "ExclusiveStartKey": last}
+
+
+BATCH_GET_MAX_KEYS = 100
+"""BatchGetItem takes at most 100 keys a call."""
+
+
+def batch_get(
+    client: DynamoDBClient,
+    table: str,
+    keys: Sequence[Item],
+    *,
+    max_attempts: int = 5,
+    base_delay_seconds: float = 0.05,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[tuple[str, str], Item]:
+    """The items at `keys` (pk and sk) that exist, by (pk, sk), read strongly consistent: an item an index
+    already lists is never missed for a lagging replica. Keys DynamoDB returns unprocessed (throttled)
+    are asked again with exponential backoff; still unread after `max_attempts`, they fail the call as a
+    throttle, like any other."""
+    found: dict[tuple[str, str], Item] = {}
+    for start in range(0, len(keys), BATCH_GET_MAX_KEYS):
+        pending: list[Any] = [serialize(key) for key in keys[start : start + BATCH_GET_MAX_KEYS]]
+        for attempt in range(max_attempts):
+            if attempt:
+                sleep(base_delay_seconds * 2 ** (attempt - 1))
+            response = client.batch_get_item(RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
+            for image in response.get("Responses", {}).get(table, []):
+                item = deserialize(image)
+                found[(str(item["pk"]), str(item["sk"]))] = item
+            unprocessed = response.get("UnprocessedKeys", {}).get(table)
+            pending = list(unprocessed["Keys"]) if unprocessed else []
+            if not pending:
+                break
+        else:
+            message = f"{len(pending)} keys of {table} still unprocessed after {max_attempts} tries"
+            code = "ProvisionedThroughputExceededException"
+            raise ClientError({"Error": {"Code": code, "Message": message}}, "BatchGetItem")
+    return found

@@ -13,8 +13,10 @@ from botocore.exceptions import ClientError
 from feedback_core.clock import Clock, iso_format, system_clock
 from feedback_core.cursor import CursorCodec, query_scope
 from feedback_core.dynamo import (
+    BATCH_GET_MAX_KEYS,
     LIVE_CONDITION,
     Item,
+    batch_get,
     deserialize,
     is_conditional_failure,
     is_live,
@@ -276,15 +278,14 @@ class FeedbackStore:
                 "IndexName": USER_INDEX,
                 "KeyConditionExpression": "user_pk = :user_pk",
                 "ExpressionAttributeValues": serialize({":user_pk": f"{project}#{user_id}"}),
-                "ProjectionExpression": "run_id",
             },
         )
         deleted = 0
-        for item in pages:
+        for entry in pages:  # the index holds keys only: the run is the table key's part after the project
             if out_of_time():
                 return deleted, False
             try:
-                self.remove(project, item["run_id"], user_id, "erasure")
+                self.remove(project, str(entry["pk"]).removeprefix(f"{project}#"), user_id, "erasure")
             except NotFound:
                 continue  # removed meanwhile by someone else: nothing left to erase
             deleted += 1
@@ -353,34 +354,21 @@ class FeedbackStore:
             filters["user_id"] = query.user_id
         streams = [
             self._index_stream(
-                index=index,
-                key_name=key,
-                key_value=value,
-                low=low,
-                high=high,
-                filters=filters,
-                limit=query.limit,
+                index=index, key_name=key, key_value=value, low=low, high=high, limit=query.limit
             )
             for index, key, value in partitions
         ]
-        merged = heapq.merge(*streams, key=lambda item: str(item["time_sk"]), reverse=True)
-        items = (item for item in merged if item["time_sk"] != before)
+        merged = heapq.merge(*streams, key=lambda entry: str(entry["time_sk"]), reverse=True)
+        entries = (entry for entry in merged if entry["time_sk"] != before)
+        items = self._records_of(entries, filters, chunk=min(query.limit + 1, BATCH_GET_MAX_KEYS))
         return self._page(items, query.limit, lambda last: codec.encode(scope, {"before": last["time_sk"]}))
 
     def _index_stream(
-        self,
-        *,
-        index: str,
-        key_name: str,
-        key_value: str,
-        low: str | None,
-        high: str | None,
-        filters: Item,
-        limit: int,
+        self, *, index: str, key_name: str, key_value: str, low: str | None, high: str | None, limit: int
     ) -> Iterator[Item]:
-        live_names, live_values = live_placeholders(self._clock())
-        values: Item = {":key": key_value} | live_values
-        names = {"#key": key_name, "#sk": "time_sk"} | live_names
+        """One index partition's entries (keys only), newest first, within [low, high]."""
+        values: Item = {":key": key_value}
+        names = {"#key": key_name, "#sk": "time_sk"}
         condition = "#key = :key"
         if low and high:
             condition += " AND #sk BETWEEN :low AND :high"
@@ -391,28 +379,38 @@ class FeedbackStore:
         elif low:
             condition += " AND #sk >= :low"
             values[":low"] = low
-        filter_parts = [LIVE_CONDITION]
-        for index_no, (name, value) in enumerate(sorted(filters.items())):
-            if value is not None:
-                names[f"#f{index_no}"] = name
-                values[f":f{index_no}"] = value
-                filter_parts.append(f"#f{index_no} = :f{index_no}")
-        filter_expression = " AND ".join(filter_parts)
         return query_pages(
             self._client,
             {
                 "TableName": self._table,
                 "IndexName": index,
                 "KeyConditionExpression": condition,
-                "FilterExpression": filter_expression,
-                "ExpressionAttributeNames": used_placeholders(names, condition, filter_expression),
-                "ExpressionAttributeValues": serialize(
-                    used_placeholders(values, condition, filter_expression)
-                ),
+                "ExpressionAttributeNames": used_placeholders(names, condition),
+                "ExpressionAttributeValues": serialize(values),
                 "ScanIndexForward": False,
                 "Limit": limit + 1,
             },
         )
+
+    def _records_of(self, entries: Iterator[Item], filters: Item, chunk: int) -> Iterator[Item]:
+        """The records behind index entries, in the entries' order, read `chunk` at a time with
+        BatchGetItem (the indexes project keys only, so that an update writes only the table); the
+        listing's filters and expiry apply to the records read, current ones (strongly consistent). An
+        entry whose record is gone, or was replaced by a newer one (another `time_sk`, listed under its
+        own entry), yields nothing."""
+        wanted = {name: value for name, value in filters.items() if value is not None}
+        now = self._clock()
+        while batch := list(itertools.islice(entries, chunk)):
+            found = batch_get(self._client, self._table, [{"pk": e["pk"], "sk": e["sk"]} for e in batch])
+            for entry in batch:
+                item = found.get((str(entry["pk"]), str(entry["sk"])))
+                if (
+                    item is not None
+                    and item.get("time_sk") == entry["time_sk"]
+                    and is_live(item, now)
+                    and all(item.get(name) == value for name, value in wanted.items())
+                ):
+                    yield item
 
     @staticmethod
     def _page(items: Iterable[Item], limit: int, cursor_for: Callable[[Item], str]) -> FeedbackPage:
