@@ -144,10 +144,10 @@ BROADER_BY_DESIGN: dict[tuple[str, str], str] = {
 
 OPERATOR_ONLY_SITES: dict[tuple[str, str], str] = {
     ("layers/core/feedback_core/apikeys.py", "ApiKeyStore.create"): (
-        "feedbackctl keys create, with the operator's credentials: no function creates API keys"
+        "feedback-operator keys create, with the operator's credentials: no function creates API keys"
     ),
     ("layers/core/feedback_core/apikeys.py", "ApiKeyStore.revoke"): (
-        "feedbackctl keys revoke, with the operator's credentials: no function revokes API keys"
+        "feedback-operator keys revoke, with the operator's credentials: no function revokes API keys"
     ),
 }
 """Client calls in the shared package that no function makes (so no role may allow them)."""

@@ -1,10 +1,11 @@
-"""`make events` prints one readable line per event, from the bus queue and the SNS queue alike."""
+"""`feedbackctl events tail` (`make events`) prints one readable line per event, from the bus queue and the
+SNS queue alike."""
 
 from __future__ import annotations
 
 import json
 
-from local.events_tail import envelope, summary
+from feedbackctl.events import envelope, summary
 
 DETAIL = {
     "event_id": "e1",
