@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from feedbackctl.events import envelope, summary
+
+pytestmark = pytest.mark.sdk
 
 DETAIL = {
     "event_id": "e1",

@@ -77,6 +77,7 @@ class Erasure(Answer):
 class BatchError(Answer):
     code: str
     message: str
+    details: list[dict[str, Any]] | None = None
 
 
 class BatchResult(Answer):

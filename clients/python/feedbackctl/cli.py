@@ -96,8 +96,15 @@ def typer_app(name: str, help_text: str) -> typer.Typer:
     )
 
 
+HELP = """The feedback service's HTTP API from the command line.
+
+Configuration comes from the options below or the environment (FEEDBACK_ENDPOINT, FEEDBACK_API_KEY).
+Tables and progress go to the terminal; --output json prints JSON on stdout for scripts. Errors are one
+line on stderr and a non-zero exit status.
+"""
+
 app = typer.Typer(
-    help=__doc__,
+    help=HELP,
     cls=OneLineErrors,
     no_args_is_help=True,
     add_completion=False,
