@@ -75,7 +75,7 @@ def feedbackctl(endpoint: str, api_key: str, *args: str) -> Ran:
     result = CliRunner().invoke(
         app,
         list(args),
-        env={"FEEDBACK_ENDPOINT": endpoint, "FEEDBACK_API_KEY": api_key},
+        env={"FEEDBACK_ENDPOINT": endpoint, "FEEDBACK_API_KEY": api_key, "COLUMNS": "200"},
         catch_exceptions=False,
     )
     return Ran(result.exit_code, result.stdout, result.stderr)

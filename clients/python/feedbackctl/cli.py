@@ -29,8 +29,15 @@ from feedbackctl.exporting import export
 from feedbackctl.files import FileFormat, RecordReader, count_records, format_of
 from feedbackctl.sqs import SqsClient, SqsError
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+
+def stdout() -> Console:
+    # Built per use, so the terminal's size (or COLUMNS) at that moment applies.
+    return Console(highlight=False)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
 
 FAILURES = (FeedbackError, OSError, ValueError, event_taps.LocalStackMissing, SqsError)
 
@@ -186,7 +193,7 @@ def tokens_issue(
         print_json(token.model_dump(mode="json"))
     else:
         typer.echo(token.feedback_token)
-        stderr.print(f"expires at {token.expires_at.isoformat()}")
+        stderr().print(f"expires at {token.expires_at.isoformat()}")
 
 
 # ------------------------------------------------------------------------------------------ feedback
@@ -274,9 +281,9 @@ def feedback_list(
     if settings.json:
         print_json(page.model_dump(mode="json"))
         return
-    stdout.print(records_table(page.items))
+    stdout().print(records_table(page.items))
     if page.next_cursor:
-        stderr.print(f"more: --cursor {page.next_cursor}", soft_wrap=True)
+        stderr().print(f"more: --cursor {page.next_cursor}", soft_wrap=True)
 
 
 def progress_bar(description: str, total: int | None) -> Progress:
@@ -285,7 +292,7 @@ def progress_bar(description: str, total: int | None) -> Progress:
         BarColumn(),
         MofNCompleteColumn() if total is not None else TextColumn("{task.completed} records"),
         TimeElapsedColumn(),
-        console=stderr,
+        console=stderr(),
         transient=False,
     )
 
@@ -335,7 +342,7 @@ def feedback_export(
     if settings.json:
         print_json({"file": str(out), "format": chosen, "records": records, "seconds": round(seconds, 3)})
     else:
-        stderr.print(f"{records} records written to {out} in {seconds:.1f} s")
+        stderr().print(f"{records} records written to {out} in {seconds:.1f} s")
 
 
 @feedback_app.command("import")
@@ -395,7 +402,7 @@ def feedback_import(
     if settings.json:
         print_json(summary)
     else:
-        stderr.print(
+        stderr().print(
             f"{report.created} created, {report.updated} updated, {report.failed} failed in {seconds:.1f} s"
         )
     if report.failures:
@@ -439,9 +446,9 @@ def stats(
             str(bucket.comments),
             end_section=label != "total" and bucket is result.buckets[-1],
         )
-    stdout.print(table)
+    stdout().print(table)
     if result.buckets:
-        stdout.print(daily_bars(result.buckets), end="")
+        stdout().print(daily_bars(result.buckets), end="")
 
 
 # --------------------------------------------------------------------------------------------- users
@@ -463,7 +470,7 @@ def users_erase(
     if settings.json:
         print_json({"user_id": user_id, **erasure.model_dump(mode="json")})
     else:
-        stderr.print(f"erased {erasure.deleted} records of {user_id}")
+        stderr().print(f"erased {erasure.deleted} records of {user_id}")
 
 
 # -------------------------------------------------------------------------------------------- events
@@ -495,7 +502,7 @@ def events_tail(
             event_taps.emulator_credentials(found),
         )
         if not once:
-            stderr.print(f"watching {', '.join(queues.values())} (Ctrl-C stops)")
+            stderr().print(f"watching {', '.join(queues.values())} (Ctrl-C stops)")
         try:
             while True:
                 for source, body in event_taps.messages(sqs, queues, wait_seconds=0 if once else 1):
