@@ -32,6 +32,7 @@ USER_AGENT = "feedback-client/0.1.0"
 MAX_BATCH = 100  # the service's limit per POST /v1/feedback/batch
 MAX_PAGE = 100
 REQUEST_ID_HEADER = "apigw-requestid"
+DEFAULT_TIMEOUT = 30.0  # API Gateway gives an integration at most 30 s: a longer wait means no answer
 
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 Credential = Literal["api_key", "token", "none"]

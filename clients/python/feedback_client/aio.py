@@ -9,7 +9,7 @@ from typing import Any, Self
 import httpx
 
 from feedback_client import _core
-from feedback_client._core import Call, ClientConfig, DateLike, ListFilters, RetryPolicy
+from feedback_client._core import DEFAULT_TIMEOUT, Call, ClientConfig, DateLike, ListFilters, RetryPolicy
 from feedback_client.client import ProgressCallback
 from feedback_client.errors import FeedbackError, Forbidden, NotFound, Unauthorized
 from feedback_client.models import (
@@ -39,7 +39,7 @@ class AsyncFeedbackClient:
         endpoint: str | None = None,
         api_key: str | None = None,
         *,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,

@@ -22,6 +22,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from feedback_client import API_KEY_ENV, ENDPOINT_ENV, FeedbackClient, FeedbackError, FeedbackRecord
+from feedback_client._core import DEFAULT_TIMEOUT
 from feedback_client.models import Outcome
 from feedbackctl import events as event_taps
 from feedbackctl.chart import daily_bars
@@ -135,7 +136,7 @@ def configure(
     api_key: Annotated[
         str | None, typer.Option(envvar=API_KEY_ENV, help="API key (fbk_...)", show_default=False)
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each request")] = 10.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each request")] = DEFAULT_TIMEOUT,
     output: Annotated[
         OutputFormat, typer.Option("--output", "-o", help="table for people, json for scripts")
     ] = OutputFormat.table,
