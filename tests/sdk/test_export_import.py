@@ -33,8 +33,7 @@ COPIED = {
     "context",
 }
 RECORDS = 250  # 3 pages of 100; `make test` keeps it small, the 10,000 run is in docs/BENCHMARKS.md
-# A batch of 100 takes well under a second on an idle machine but has taken over 30 s on a loaded one;
-# a timed-out batch is retried and then reports its records as updated, so the counts below would differ.
+# A batch of 100 takes well under a second on an idle machine but has taken over 30 s on a loaded one.
 PATIENT = "120"
 
 
@@ -61,7 +60,9 @@ def seed(client: FeedbackClient, agent: str, count: int) -> list[dict[str, Any]]
         for n in range(count)
     ]
     report = client.import_feedback(items, batch_size=100, concurrency=3)
-    assert (report.created, report.updated, report.failed) == (count, 0, 0), report.failures[:3]
+    # All written; a batch that outlived the gateway's 30 s (a loaded machine) is retried and reports as
+    # updated what its first attempt wrote.
+    assert (report.written, report.failed) == (count, 0), report.failures[:3]
     return items
 
 
@@ -127,15 +128,11 @@ def test_csv_export_imported_into_another_project_has_the_same_stats(
         endpoint, other_key, "-o", "json", "--timeout", PATIENT, "feedback", "import", str(out)
     )
     assert imported.exit_code == 0, imported.stderr
-    assert imported.json() | {"seconds": 0} == {
-        "file": str(out),
-        "records": RECORDS,
-        "created": RECORDS,
-        "updated": 0,
-        "failed": 0,
-        "errors_file": None,
-        "seconds": 0,
-    }
+    summary = imported.json()
+    assert (summary["records"], summary["created"] + summary["updated"], summary["failed"]) == (
+        RECORDS,
+    ) * 2 + (0,)
+    assert summary["errors_file"] is None
     with FeedbackClient(endpoint, other_key, timeout=float(PATIENT)) as other:
         assert counts(settled_stats(other, agent, RECORDS)) == counts(source_stats)
         copied = {r.run_id: r for r in other.list_feedback(agent=agent)}

@@ -131,7 +131,7 @@ def test_events_tail_prints_bus_and_sns_events(credentials_file: Path, client: F
             line.startswith("[sns] Feedback Submitted") for line in lines
         )
 
-    wait_until(tailed)
+    wait_until(tailed, timeout=60)  # behind the backlog of events the other tests made
     text = "".join(seen)
     assert f"run={run_id} user=dora outcome=positive version=1 actor=user" in text
     assert "event_type:Submitted" in text
@@ -146,7 +146,7 @@ def test_events_tail_prints_bus_and_sns_events(credentials_file: Path, client: F
         messages.extend(json.loads(line) for line in ran.stdout.splitlines())
         return {m["source"] for m in messages if run_id in json.dumps(m)} == {"bus", "sns"}
 
-    wait_until(tailed_json)
+    wait_until(tailed_json, timeout=60)
     bus = next(m["message"] for m in messages if m["source"] == "bus" and run_id in json.dumps(m))
     assert bus["detail-type"] == "Feedback Retracted"
     assert bus["detail"]["previous"]["outcome"] == "positive"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+import respx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from feedbackctl.sqs import AwsCredentials, sign
+from feedbackctl.sqs import AwsCredentials, SqsClient, SqsError, sign
 
 pytestmark = pytest.mark.sdk
 
@@ -49,3 +51,27 @@ def test_signature_matches_botocore(session_token: str | None) -> None:
     assert ours["x-amz-date"] == "20261123T223005Z"
     if session_token:
         assert ours["x-amz-security-token"] == session_token
+
+
+@respx.mock
+def test_deleting_a_message_the_stack_already_trimmed_is_not_an_error() -> None:
+    endpoint = "http://127.0.0.1:4566"
+    route = respx.post(endpoint + "/").mock(
+        side_effect=[
+            httpx.Response(
+                400, json={"__type": "com.amazonaws.sqs#ReceiptHandleIsInvalid", "message": "gone"}
+            ),
+            httpx.Response(
+                400, json={"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": "no queue"}
+            ),
+        ]
+    )
+    with httpx.Client() as http:
+        sqs = SqsClient(http, endpoint, "us-east-1", AwsCredentials("local", "local"))
+        sqs.delete(endpoint + "/123456789012/q", "handle")
+        with pytest.raises(SqsError, match="DeleteMessage: QueueDoesNotExist: no queue"):
+            sqs.delete(endpoint + "/123456789012/q", "handle")
+    first = route.calls[0].request
+    assert first.headers["x-amz-target"] == "AmazonSQS.DeleteMessage"
+    assert first.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=local/")
+    assert "/us-east-1/sqs/aws4_request" in first.headers["authorization"]
