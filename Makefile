@@ -9,7 +9,7 @@ export SAM_CLI_TELEMETRY ?= 0
 
 include mk/ddblocal.mk
 
-.PHONY: setup run events test fuzz test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi web vendor-axe vendor-docs-ui smoke screenshots clean
+.PHONY: setup run events test fuzz test-sdk test-unit test-store test-integration test-ddblocal test-e2e test-local test-infra lint typecheck build bench openapi web vendor-axe vendor-docs-ui smoke screenshots clean
 
 setup: $(STAMP)
 
@@ -24,16 +24,19 @@ $(STAMP): pyproject.toml
 run: setup ddblocal
 	$(BIN)/python -m local $(if $(PORT),--port $(PORT)) $(if $(PERSIST),--persist $(PERSIST)) $(RUN_ARGS)
 
-# Prints the running local stack's events as they come (bus and SNS topic); EVENTS_ARGS=--json for all.
+# Prints the running local stack's events as they come (bus and SNS topic); EVENTS_ARGS=--once stops
+# when the queues are empty. `$(BIN)/feedbackctl --output json events tail` prints whole messages.
 events: setup
-	$(BIN)/python -m local.events_tail $(EVENTS_ARGS)
+	$(BIN)/feedbackctl events tail $(EVENTS_ARGS)
 
 lint: setup
 	$(BIN)/ruff check layers functions clients scripts local bench tests
 	$(BIN)/ruff format --check layers functions clients scripts local bench tests
 
 typecheck: setup
-	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedbackctl local scripts/smoke.py scripts/build_web.py scripts/vendor_axe.py scripts/screenshots.py
+	$(BIN)/mypy layers/core/feedback_core functions clients/python/feedback_client clients/python/feedbackctl \
+		clients/operator/feedback_operator local scripts/smoke.py scripts/build_web.py scripts/vendor_axe.py \
+		scripts/screenshots.py
 
 test: lint typecheck ddblocal
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -47,6 +50,9 @@ fuzz: setup ddblocal
 
 test-store: setup ddblocal
 	$(BIN)/python -m pytest tests/store $(PYTEST_ARGS)
+
+test-sdk: setup
+	$(BIN)/python -m pytest tests/sdk $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

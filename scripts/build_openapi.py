@@ -24,12 +24,14 @@ from pydantic.json_schema import models_json_schema
 
 from feedback_core.errors import ServiceError
 from feedback_core.models import (
+    MAX_BATCH_ITEMS,
     MAX_CONTEXT_BYTES,
     MAX_DETAILS_BYTES,
     MAX_DETAILS_DEPTH,
     MAX_NUMBER_MAGNITUDE,
     MIN_NUMBER_MAGNITUDE,
     PATH_SEGMENT_PATTERN,
+    BatchResult,
     ErasureResult,
     FeedbackPage,
     FeedbackRecord,
@@ -55,6 +57,7 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     TokenResponse,
     ErasureResult,
     StatsResponse,
+    BatchResult,
 ]
 SECURITY = {
     "issue_token": [{"apiKey": []}],
@@ -78,7 +81,7 @@ REASONS = {
     403: "The API key lacks the scope, or the token is bound to another user or the record is owned",
     404: "No such record",
     409: "If-Match names another version, or the record is being written concurrently",
-    413: "Request body over 32 KiB, or details over 8 KB",
+    413: "Request body over 32 KiB (a batch: 1 MiB), or details over 8 KB",
     415: "The request body is not application/json (UTF-8)",
     422: "Invalid field values; details name each field",
     429: "Too many versions of one record, or throttled; Retry-After says when to retry",
@@ -219,6 +222,65 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         [Success(204)],
         sorted({*KEY_ERRORS, 404}),
         "Removes one record (scope `feedback:write`); subscribers see a Retracted event with actor admin.",
+    ),
+    ("put", "/v1/runs/{run_id}/feedback/{user_id}"): Operation(
+        [
+            Success(201, RECORD, _RECORD_EXAMPLE | {"version": 1, "source": "backend"}, ETAG),
+            Success(200, RECORD, _RECORD_EXAMPLE | {"source": "backend"}, ETAG),
+        ],
+        sorted({*BODY_ERRORS, *KEY_ERRORS, 409}),
+        "Creates (201) or changes (200) one user's feedback on one run of the key's project (scope"
+        " `feedback:write`), as POST /v1/feedback does for a token's holder: the same fields, limits,"
+        " versions (`If-Match`, at most `MaxUpdatesPerRecord`, then 429), record and events. The session,"
+        " agent and context a token would carry are fields; left out, they keep their stored values. `source`"
+        " is `backend` unless given. The key may write any record of its project; a record written for a"
+        " named user is that user's own (a token with no user bound gets 403 on it).",
+        {"outcome": "positive", "score": 8, "comment": "Resolved on the phone", "agent": "support-bot"},
+    ),
+    ("post", "/v1/feedback/batch"): Operation(
+        [
+            Success(
+                200,
+                {"$ref": SCHEMAS + "BatchResult"},
+                {
+                    "results": [
+                        {
+                            "index": 0,
+                            "status": "created",
+                            "feedback_id": _RECORD_EXAMPLE["feedback_id"],
+                            "version": 1,
+                        },
+                        {
+                            "index": 1,
+                            "status": "error",
+                            "error": {
+                                "code": "validation_error",
+                                "message": "invalid request: score: Input should be less than or equal to 10",
+                                "details": [
+                                    {"field": "score", "message": "Input should be less than or equal to 10"}
+                                ],
+                            },
+                        },
+                    ],
+                    "created": 1,
+                    "updated": 0,
+                    "failed": 1,
+                },
+            )
+        ],
+        sorted({*BODY_ERRORS, *KEY_ERRORS}),
+        f"Writes 1 to {MAX_BATCH_ITEMS} records (scope `feedback:write`), each item as PUT"
+        " /v1/runs/{run_id}/feedback/{user_id} would with its `run_id` and `user_id` fields. Always 200 once"
+        " the request itself is valid: `results` holds one entry per item, in order, with `created`,"
+        " `updated` or `error` (the error code and message of the matching single request; `throttled`,"
+        " `conflict` and `internal_error` are worth retrying). Items are written in order, so a later item"
+        " naming the same run and user updates what an earlier one wrote.",
+        {
+            "items": [
+                {"run_id": _RUN, "user_id": "user-7", "outcome": "positive", "score": 8},
+                {"run_id": "run-43", "user_id": "user-7", "outcome": "negative", "comment": "Wrong plan"},
+            ]
+        },
     ),
     ("delete", "/v1/users/{user_id}/feedback"): Operation(
         [
@@ -474,19 +536,22 @@ def build() -> dict[str, Any]:
     schemas |= responses.get("$defs", {}) | ERROR_SCHEMAS
     schemas |= _json_values(MAX_DETAILS_DEPTH)
     object_ref = {"$ref": f"{SCHEMAS}JsonObject{MAX_DETAILS_DEPTH}"}
-    submission = schemas["FeedbackSubmission"] = copy.deepcopy(schemas["FeedbackSubmission"]) | AT_LEAST_ONE
-    submission["properties"]["details"] = _nullable(
-        object_ref,
-        f"JSON object, at most {MAX_DETAILS_BYTES} bytes (else 413) and {MAX_DETAILS_DEPTH} levels deep",
-    )
-    submission["properties"]["weight"] = _nullable(
-        {"anyOf": [{"const": 0}, {"type": "number", "minimum": MIN_NUMBER_MAGNITUDE, "maximum": 1}]},
-        "How much this feedback counts in weighted means, 0..1 (default 1)",
-    )
-    schemas["TokenRequest"]["properties"]["context"] = _nullable(
-        object_ref,
-        f"JSON object copied onto the record, ≤ {MAX_CONTEXT_BYTES} bytes, {MAX_DETAILS_DEPTH} levels deep",
-    )
+    for body in ("FeedbackSubmission", "BackendFeedback"):
+        submission = schemas[body] = copy.deepcopy(schemas[body]) | AT_LEAST_ONE
+        submission["properties"]["details"] = _nullable(
+            object_ref,
+            f"JSON object, at most {MAX_DETAILS_BYTES} bytes (else 413) and {MAX_DETAILS_DEPTH} levels deep",
+        )
+        submission["properties"]["weight"] = _nullable(
+            {"anyOf": [{"const": 0}, {"type": "number", "minimum": MIN_NUMBER_MAGNITUDE, "maximum": 1}]},
+            "How much this feedback counts in weighted means, 0..1 (default 1)",
+        )
+    for body in ("TokenRequest", "BackendFeedback"):
+        schemas[body]["properties"]["context"] = _nullable(
+            object_ref,
+            f"JSON object copied onto the record, ≤ {MAX_CONTEXT_BYTES} bytes,"
+            f" {MAX_DETAILS_DEPTH} levels deep",
+        )
     ttl = schemas["TokenRequest"]["properties"]["ttl_seconds"]
     ttl["anyOf"][0]["maximum"] = MAX_TOKEN_TTL
     ttl["description"] = "Token lifetime in seconds, at most the stack's TokenTtlSeconds (default 86400)"

@@ -28,7 +28,7 @@ Whatever happens, the script cleans up after itself: the temporary subscription 
 feedback it submitted but did not retract is retracted. Subscribers of the stack's bus and topic see the
 run's Submitted, Updated and Retracted events (project of the key, agent and run `smoke-<random>`), and the
 stats keep a row for that agent, at zero once retracted: give the smoke test a key of its own project
-(`feedbackctl keys create --stack <stack> --project smoke --scopes tokens:write feedback:read`).
+(`feedback-operator keys create --stack <stack> --project smoke --scopes tokens:write feedback:read`).
 
 The event check needs boto3 and AWS credentials (the usual chain: AWS_PROFILE, environment, SSO, ...) that
 may create, configure and delete SQS queues (sqs:CreateQueue, GetQueueAttributes, SetQueueAttributes,
@@ -589,7 +589,7 @@ def options_from(argv: Sequence[str] | None) -> Options:
     api_key = os.environ.get(API_KEY_ENV, "").strip()
     if not api_key:
         raise UsageError(
-            f"{API_KEY_ENV} is not set: export an API key of the stack (feedbackctl keys create, see "
+            f"{API_KEY_ENV} is not set: export an API key of the stack (feedback-operator keys create, see "
             "docs/DEPLOY.md)"
         )
     if args.topic_arn and not TOPIC_ARN.match(args.topic_arn):

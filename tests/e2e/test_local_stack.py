@@ -415,7 +415,9 @@ def test_persist_keeps_data_key_and_tokens_across_a_restart(tmp_path: Path) -> N
         tail = [
             sys.executable,
             "-m",
-            "local.events_tail",
+            "feedbackctl",
+            "events",
+            "tail",
             "--once",
             "--credentials",
             str(second.state_dir / "credentials.json"),

@@ -144,10 +144,10 @@ BROADER_BY_DESIGN: dict[tuple[str, str], str] = {
 
 OPERATOR_ONLY_SITES: dict[tuple[str, str], str] = {
     ("layers/core/feedback_core/apikeys.py", "ApiKeyStore.create"): (
-        "feedbackctl keys create, with the operator's credentials: no function creates API keys"
+        "feedback-operator keys create, with the operator's credentials: no function creates API keys"
     ),
     ("layers/core/feedback_core/apikeys.py", "ApiKeyStore.revoke"): (
-        "feedbackctl keys revoke, with the operator's credentials: no function revokes API keys"
+        "feedback-operator keys revoke, with the operator's credentials: no function revokes API keys"
     ),
 }
 """Client calls in the shared package that no function makes (so no role may allow them)."""
@@ -954,6 +954,16 @@ def drive_every_path(api: Api, recorder: CallRecorder) -> None:
     erased = api.call("admin", "erase_user_feedback", key=key, path_params={"user_id": "alice"})
     assert erased.status == 200
     assert erased.body["deleted"] == 1
+    # admin: backend writes, one record (created, updated, an expired one replaced) and a batch
+    dave = {"run_id": "run-3", "user_id": "dave"}
+    for status in (201, 200):
+        body = {"outcome": "positive", "session_id": "s-2"}
+        assert api.call("admin", "write_feedback", key=key, path_params=dave, body=body).status == status
+    _expire(stack, "acme", "run-3", "dave")
+    assert api.call("admin", "write_feedback", key=key, path_params=dave, body={"score": 1}).status == 201
+    items = [{"run_id": "run-3", "user_id": "erin", "outcome": "negative"}, {"run_id": "run-3", "score": 1}]
+    written = api.call("admin", "write_feedback_batch", key=key, body={"items": items})
+    assert [result["status"] for result in written.body["results"]] == ["created", "error"]
     run_stream_functions(api, reader, stats_deliveries=2)  # removals and erasures are events too
 
     # meta: every route (only the JWKS needs AWS)

@@ -1,1 +1,1 @@
-"""feedbackctl: administration commands for a deployed (or local) feedback service stack."""
+"""feedbackctl: the feedback service from the command line (tokens, feedback, stats, users, events)."""

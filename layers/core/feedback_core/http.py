@@ -123,7 +123,7 @@ def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
     return media_type.strip().lower(), options
 
 
-def body_refusal(event: Mapping[str, Any]) -> ServiceError | None:
+def body_refusal(event: Mapping[str, Any], max_bytes: int = MAX_BODY_BYTES) -> ServiceError | None:
     """Why a request body is refused before anything parses it, or None.
 
     The API speaks JSON only: any other body type, form encodings included, is 415 — they are the
@@ -137,8 +137,8 @@ def body_refusal(event: Mapping[str, Any]) -> ServiceError | None:
     raw = _raw_body(event)
     if isinstance(raw, ServiceError):
         return raw
-    if len(raw) > MAX_BODY_BYTES:
-        return PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
+    if len(raw) > max_bytes:
+        return PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
     if not raw:
         return None
     headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
@@ -226,11 +226,18 @@ def routing_event(event: Mapping[str, Any]) -> Mapping[str, Any]:
 class FeedbackResolver(APIGatewayHttpResolver):
     """APIGatewayHttpResolver with pydantic validation and the service's error format."""
 
-    def __init__(self, *, requires: Sequence[type[FunctionSettings]] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        requires: Sequence[type[FunctionSettings]] = (),
+        body_limits: Mapping[str, int] | None = None,
+    ) -> None:
         """`requires`: the settings the function's routes read, checked at every invocation, so a
-        misconfigured function fails at its first, whatever the route."""
+        misconfigured function fails at its first, whatever the route. `body_limits`: the routes (route
+        keys, "POST /v1/feedback/batch") whose bodies may exceed MAX_BODY_BYTES, and their limit."""
         super().__init__(enable_validation=True, json_body_deserializer=parse_json_body)
         self._required_settings = tuple(requires)
+        self._body_limits = dict(body_limits or {})
         self.exception_handler(ServiceError)(error_response)
         self.exception_handler(RequestValidationError)(self._request_invalid)
         self.exception_handler(ValidationError)(self._model_invalid)
@@ -246,7 +253,8 @@ class FeedbackResolver(APIGatewayHttpResolver):
         except ConfigurationError as error:
             log_misconfiguration(error)
             return self._unrouted(HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR_BODY)
-        refusal = body_refusal(event)
+        limit = self._body_limits.get(str(event.get("routeKey", "")), MAX_BODY_BYTES)
+        refusal = body_refusal(event, limit)
         if refusal is not None:
             return self._unrouted(refusal.status, refusal.body())
         return super().resolve(routing_event(_json_content_type(event)), context)

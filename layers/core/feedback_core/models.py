@@ -6,7 +6,7 @@ import json
 import math
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from annotated_types import Interval
 from pydantic import (
@@ -265,19 +265,16 @@ class StrictModel(BaseModel):
 # ---- requests --------------------------------------------------------------------------------------------
 
 
-class FeedbackSubmission(StrictModel):
-    """Body of POST /v1/feedback. Fields left out keep their stored value; `null` clears one."""
+class FeedbackFields(StrictModel):
+    """The feedback a write sets, shared by the token path and the API-key path. Fields left out keep their
+    stored value; `null` clears one."""
 
-    feedback_token: str | None = Field(
-        None, max_length=MAX_TOKEN_LENGTH, description="Or header X-Feedback-Token"
-    )
     outcome: Outcome | None = None
     score: Annotated[int, Strict(), Interval(ge=-10, le=10), BeforeValidator(whole)] | None = None
     weight: Annotated[float, Field(ge=0, le=1), AfterValidator(_storable_number)] | None = None
     comment: Annotated[str, AfterValidator(_unicode)] | None = Field(None, max_length=5000)
     details: dict[str, Any] | None = Field(None, description="JSON object, at most 8 KB and depth 5")
     tags: list[ShortText] | None = Field(None, max_length=10)
-    user_id: PathIdentifier | None = Field(None, description="Only for tokens with no user bound")
     source: ShortText | None = Field(None, description="Where the feedback came from, default 'web'")
 
     @field_validator("details")
@@ -290,7 +287,7 @@ class FeedbackSubmission(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _has_feedback(self) -> FeedbackSubmission:
+    def _has_feedback(self) -> Self:
         if self.outcome is None and self.score is None and self.comment is None:
             raise ValueError("give at least one of outcome, score or comment")
         return self
@@ -302,6 +299,62 @@ class FeedbackSubmission(StrictModel):
         """The record fields this request sets (value) or clears (None)."""
         fields = {"outcome", "score", "weight", "comment", "details", "tags", "source"}
         return {name: getattr(self, name) for name in self.model_fields_set & fields}
+
+
+class FeedbackSubmission(FeedbackFields):
+    """Body of POST /v1/feedback."""
+
+    feedback_token: str | None = Field(
+        None, max_length=MAX_TOKEN_LENGTH, description="Or header X-Feedback-Token"
+    )
+    user_id: PathIdentifier | None = Field(None, description="Only for tokens with no user bound")
+
+
+BACKEND_SOURCE = "backend"
+"""The `source` of a record written with an API key, unless the request names another."""
+RUN_CONTEXT_FIELDS = ("session_id", "agent", "context")
+"""What a token carries onto its records, and an API-key write states itself."""
+
+
+class BackendFeedback(FeedbackFields):
+    """Body of PUT /v1/runs/{run_id}/feedback/{user_id}: a backend writes one user's feedback with an API
+    key. The session, agent and context a token would carry are fields here."""
+
+    source: ShortText | None = Field(
+        None,
+        description=f"Where the feedback came from; every API-key write sets it, default '{BACKEND_SOURCE}'",
+    )
+    session_id: Identifier | None = None
+    agent: ShortText | None = None
+    context: TokenContext | None = Field(None, description="Small JSON object copied onto the record")
+
+    def record_fields(self) -> dict[str, Any]:
+        return super().record_fields() | {"source": self.source or BACKEND_SOURCE}
+
+    def unchanged_run_context(self) -> frozenset[str]:
+        """The run context fields this request leaves out, which keep their stored values."""
+        return frozenset(RUN_CONTEXT_FIELDS) - self.model_fields_set
+
+
+class BatchFeedback(BackendFeedback):
+    """One item of POST /v1/feedback/batch: the record's run and user, and what PUT takes for them."""
+
+    run_id: PathIdentifier
+    user_id: PathIdentifier
+
+
+MAX_BATCH_ITEMS = 100
+
+
+class FeedbackBatch(StrictModel):
+    """Body of POST /v1/feedback/batch. Each item is validated on its own (an invalid one is a failed item
+    of the result, not a refused request)."""
+
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description="Objects with run_id, user_id and the fields of PUT /v1/runs/{run_id}/feedback/{user_id}",
+    )
 
 
 class TokenRequest(StrictModel):
@@ -378,6 +431,32 @@ class FeedbackRecord(BaseModel):
     updated_at: str
     version: int
     expires_at: int | None = None
+
+
+class ItemError(BaseModel):
+    code: str = Field(description="Stable error code, as in the error body of the matching single request")
+    message: str = Field(description="What went wrong, for a person")
+    details: list[dict[str, str]] | None = Field(None, description="Per field, for validation errors")
+
+
+BatchItemStatus = Literal["created", "updated", "error"]
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="The item's position in the request, from 0")
+    status: BatchItemStatus
+    feedback_id: str | None = None
+    version: int | None = None
+    error: ItemError | None = None
+
+
+class BatchResult(BaseModel):
+    """Answer of POST /v1/feedback/batch: one result per item, in the request's order."""
+
+    results: list[BatchItemResult]
+    created: int
+    updated: int
+    failed: int
 
 
 class FeedbackPage(BaseModel):

@@ -103,8 +103,12 @@ def submission_write(
     now: float,
     time_index_shards: int,
     retention_days: int,
+    unchanged: frozenset[str] = frozenset(),
 ) -> RecordWrite:
-    """What a submit sets, defaults and removes: the caller's fields, the index keys and the expiry."""
+    """What a submit sets, defaults and removes: the caller's fields, the index keys and the expiry.
+
+    `unchanged`: which of session_id, agent and context the write leaves as stored (an API-key write that
+    omits them); a token always states all three."""
     timestamp = iso_timestamp(now)
     feedback_id = str(uuid.uuid4())
     write = RecordWrite(
@@ -129,7 +133,10 @@ def submission_write(
         "user_pk": f"{project}#{user_id}" if user_id != ANONYMOUS else None,
         "expires_at": int(now) + retention_days * SECONDS_PER_DAY if retention_days else None,
     }
+    kept = unchanged | ({"session_pk"} if "session_id" in unchanged else set())
     for name, value in optional.items():
+        if name in kept:
+            continue
         if value is None:
             write.removes.add(name)
         else:

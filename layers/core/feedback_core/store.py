@@ -99,12 +99,13 @@ class FeedbackStore:
         context: dict[str, Any] | None = None,
         expected_version: int | None = None,
         binding: TokenBinding | None = None,
+        unchanged: frozenset[str] = frozenset(),
     ) -> tuple[FeedbackRecord, bool]:
         """Creates or updates the record with one conditional UpdateItem. Returns (record, created).
 
         `binding`: a write through a token bound to the user makes the record that user's own; one
         through a token with no user bound is refused on an owned record (Forbidden); None (API-key and
-        service writes) neither claims nor is refused.
+        service writes) neither claims nor is refused. `unchanged`: see `submission_write`.
         """
         now = self._clock()
         write = submission_write(
@@ -118,6 +119,7 @@ class FeedbackStore:
             now=now,
             time_index_shards=self._shards,
             retention_days=self._retention_days,
+            unchanged=unchanged,
         )
         if binding == "bound" and user_id != ANONYMOUS:
             write.sets[OWNER_BOUND] = True  # the shared anonymous record never becomes anyone's own

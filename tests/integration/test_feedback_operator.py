@@ -1,4 +1,4 @@
-"""`feedbackctl keys create|revoke` against a stack deployed from template.yaml (in moto)."""
+"""`feedback-operator keys create|revoke` against a stack deployed from template.yaml (in moto)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from feedback_core.apikeys import ApiKeyStore, hash_key
-from feedbackctl.cli import main
+from feedback_operator.cli import main
 from local.cloud import Stack
 
 

@@ -1,10 +1,15 @@
-"""`make events` prints one readable line per event, from the bus queue and the SNS queue alike."""
+"""`feedbackctl events tail` (`make events`) prints one readable line per event, from the bus queue and the
+SNS queue alike."""
 
 from __future__ import annotations
 
 import json
 
-from local.events_tail import envelope, summary
+import pytest
+
+from feedbackctl.events import envelope, summary
+
+pytestmark = pytest.mark.sdk
 
 DETAIL = {
     "event_id": "e1",
