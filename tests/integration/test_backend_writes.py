@@ -9,10 +9,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from local.functions import lambda_context
 from tests.conftest import AwsCalls
 from tests.integration.api import Api
+from tests.integration.test_api import ShrinkingLambdaContext
 from tests.support.aws_limits import StrictAws
-from tests.support.handlers import HttpResult
+from tests.support.handlers import HttpResult, http_event, http_result, load_function
 
 MAX_UPDATES = 5  # the integration stack's MaxUpdatesPerRecord (tests/integration/api.py)
 
@@ -330,3 +332,20 @@ def test_a_throttled_item_fails_alone_with_a_retryable_code(
     throttled = put(api, full_key, "run-t", "alice", {"outcome": "positive"})
     assert (throttled.status, throttled.body["error"]["code"]) == (429, "throttled")
     assert throttled.headers["retry-after"] == "1"
+
+
+def test_a_batch_stops_writing_before_its_time_runs_out(api: Api, full_key: str) -> None:
+    """Items left when the function's remaining time nears its reserve fail as `not_attempted` (worth
+    sending again) instead of the request timing out."""
+    context = api.authorize(f"Bearer {full_key}")
+    items = [{"run_id": "run-slow", "user_id": f"u{index}", "outcome": "positive"} for index in range(6)]
+    event = http_event("write_feedback_batch", body={"items": items}, authorizer=context)
+    # 6 s left, 1 s spent per look: 5, 4 and 3 s left before the first three items, then under the 3 s reserve
+    lambda_ctx = ShrinkingLambdaContext(**vars(lambda_context("admin")), remaining_ms=6000, step_ms=1000)
+    with api.environment("admin"):
+        answer = http_result(load_function("admin").lambda_handler(event, lambda_ctx))
+    assert answer.status == 200, answer.body
+    statuses = [(r["status"], r.get("error", {}).get("code")) for r in answer.body["results"]]
+    assert statuses == [("created", None)] * 3 + [("error", "not_attempted")] * 3
+    assert (answer.body["created"], answer.body["failed"]) == (3, 3)
+    assert read(api, full_key, "run-slow", "u3").status == 404
