@@ -8,11 +8,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import event, given
+from hypothesis import strategies as st
 
 from local.functions import lambda_context
 from tests.conftest import AwsCalls
 from tests.integration.api import Api
-from tests.integration.test_api import ShrinkingLambdaContext
+from tests.integration.test_api import ShrinkingLambdaContext, json_values, request_fuzz
 from tests.support.aws_limits import StrictAws
 from tests.support.handlers import HttpResult, http_event, http_result, load_function
 
@@ -349,3 +351,47 @@ def test_a_batch_stops_writing_before_its_time_runs_out(api: Api, full_key: str)
     assert statuses == [("created", None)] * 3 + [("error", "not_attempted")] * 3
     assert (answer.body["created"], answer.body["failed"]) == (3, 3)
     assert read(api, full_key, "run-slow", "u3").status == 404
+
+
+item_fields = st.sampled_from(
+    [
+        "run_id",
+        "user_id",
+        "outcome",
+        "score",
+        "weight",
+        "comment",
+        "details",
+        "tags",
+        "source",
+        "session_id",
+        "agent",
+        "context",
+        "x",
+    ]
+)
+bodies = json_values.filter(lambda value: value is not None)  # None: http_event keeps the sample's body
+items = st.dictionaries(item_fields, json_values, max_size=6).map(
+    lambda item: {"run_id": "run-fuzz", "user_id": "u", "outcome": "positive"} | item
+)
+
+
+@request_fuzz
+@given(body=st.fixed_dictionaries({"items": st.lists(items | json_values, min_size=1, max_size=5)}) | bodies)
+def test_no_batch_makes_a_server_error(api: Api, full_key: str, body: Any) -> None:
+    response = api.call("admin", "write_feedback_batch", key=full_key, body=body)
+    event(str(response.status))
+    assert response.status in {200, 400, 413, 422}, (body, response.body)
+    if response.status == 200:
+        results = response.body["results"]
+        assert [result["index"] for result in results] == list(range(len(body["items"])))
+        assert all(result["status"] != "error" or result["error"]["message"] for result in results)
+        event("items " + " ".join(sorted({result["status"] for result in results})))
+
+
+@request_fuzz
+@given(body=st.dictionaries(item_fields, json_values, max_size=6).map(lambda b: {"score": 1} | b) | bodies)
+def test_no_put_body_makes_a_server_error(api: Api, full_key: str, body: Any) -> None:
+    response = put(api, full_key, "run-fuzz", "u", body)
+    event(str(response.status))
+    assert response.status in {200, 201, 400, 413, 422, 429}, (body, response.body)
