@@ -395,3 +395,20 @@ def test_no_put_body_makes_a_server_error(api: Api, full_key: str, body: Any) ->
     response = put(api, full_key, "run-fuzz", "u", body)
     event(str(response.status))
     assert response.status in {200, 201, 400, 413, 422, 429}, (body, response.body)
+
+
+# What API Gateway can hand a handler as a path parameter: decoded UTF-8 text, never empty.
+path_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@request_fuzz
+@given(run_id=path_text, user_id=path_text)
+def test_any_path_id_is_written_back_as_given_or_422(
+    api: Api, full_key: str, run_id: str, user_id: str
+) -> None:
+    response = put(api, full_key, run_id, user_id, {"outcome": "positive"})
+    event(str(response.status))
+    assert response.status in {200, 201, 422}, (run_id, user_id, response.body)
+    if response.status != 422:
+        assert (response.body["run_id"], response.body["user_id"]) == (run_id, user_id)
+        assert read(api, full_key, run_id, user_id).body == response.body
