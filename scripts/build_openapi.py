@@ -273,8 +273,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         " /v1/runs/{run_id}/feedback/{user_id} would with its `run_id` and `user_id` fields. Always 200 once"
         " the request itself is valid: `results` holds one entry per item, in order, with `created`,"
         " `updated` or `error` (the error code and message of the matching single request; `throttled`,"
-        " `conflict` and `internal_error` are worth retrying). Items are written in order, so a later item"
-        " naming the same run and user updates what an earlier one wrote.",
+        " `conflict`, `internal_error` and `not_attempted` are worth retrying). Items are written in order,"
+        " so a later item naming the same run and user updates what an earlier one wrote.",
         {
             "items": [
                 {"run_id": _RUN, "user_id": "user-7", "outcome": "positive", "score": 8},

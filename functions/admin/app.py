@@ -51,7 +51,9 @@ def write_feedback(
 @app.post("/v1/feedback/batch", summary="Write up to 100 users' feedback, each item on its own")
 @tracer.capture_method
 def write_feedback_batch(batch: Annotated[FeedbackBatch, Body()]) -> Response[Any]:
-    result = backend.write_batch(services.feedback_store(), _writer(), batch.items)
+    result = backend.write_batch(
+        services.feedback_store(), _writer(), batch.items, app.lambda_context.get_remaining_time_in_millis
+    )
     metrics.add_metric(name="BackendFeedbackCreated", unit=MetricUnit.Count, value=result.created)
     metrics.add_metric(name="BackendFeedbackUpdated", unit=MetricUnit.Count, value=result.updated)
     metrics.add_metric(name="BackendFeedbackFailed", unit=MetricUnit.Count, value=result.failed)

@@ -8,11 +8,15 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import event, given
+from hypothesis import strategies as st
 
+from local.functions import lambda_context
 from tests.conftest import AwsCalls
 from tests.integration.api import Api
+from tests.integration.test_api import ShrinkingLambdaContext, json_values, request_fuzz
 from tests.support.aws_limits import StrictAws
-from tests.support.handlers import HttpResult
+from tests.support.handlers import HttpResult, http_event, http_result, load_function
 
 MAX_UPDATES = 5  # the integration stack's MaxUpdatesPerRecord (tests/integration/api.py)
 
@@ -330,3 +334,81 @@ def test_a_throttled_item_fails_alone_with_a_retryable_code(
     throttled = put(api, full_key, "run-t", "alice", {"outcome": "positive"})
     assert (throttled.status, throttled.body["error"]["code"]) == (429, "throttled")
     assert throttled.headers["retry-after"] == "1"
+
+
+def test_a_batch_stops_writing_before_its_time_runs_out(api: Api, full_key: str) -> None:
+    """Items left when the function's remaining time nears its reserve fail as `not_attempted` (worth
+    sending again) instead of the request timing out."""
+    context = api.authorize(f"Bearer {full_key}")
+    items = [{"run_id": "run-slow", "user_id": f"u{index}", "outcome": "positive"} for index in range(6)]
+    event = http_event("write_feedback_batch", body={"items": items}, authorizer=context)
+    # 6 s left, 1 s spent per look: 5, 4 and 3 s left before the first three items, then under the 3 s reserve
+    lambda_ctx = ShrinkingLambdaContext(**vars(lambda_context("admin")), remaining_ms=6000, step_ms=1000)
+    with api.environment("admin"):
+        answer = http_result(load_function("admin").lambda_handler(event, lambda_ctx))
+    assert answer.status == 200, answer.body
+    statuses = [(r["status"], r.get("error", {}).get("code")) for r in answer.body["results"]]
+    assert statuses == [("created", None)] * 3 + [("error", "not_attempted")] * 3
+    assert (answer.body["created"], answer.body["failed"]) == (3, 3)
+    assert read(api, full_key, "run-slow", "u3").status == 404
+
+
+item_fields = st.sampled_from(
+    [
+        "run_id",
+        "user_id",
+        "outcome",
+        "score",
+        "weight",
+        "comment",
+        "details",
+        "tags",
+        "source",
+        "session_id",
+        "agent",
+        "context",
+        "x",
+    ]
+)
+bodies = json_values.filter(lambda value: value is not None)  # None: http_event keeps the sample's body
+items = st.dictionaries(item_fields, json_values, max_size=6).map(
+    lambda item: {"run_id": "run-fuzz", "user_id": "u", "outcome": "positive"} | item
+)
+
+
+@request_fuzz
+@given(body=st.fixed_dictionaries({"items": st.lists(items | json_values, min_size=1, max_size=5)}) | bodies)
+def test_no_batch_makes_a_server_error(api: Api, full_key: str, body: Any) -> None:
+    response = api.call("admin", "write_feedback_batch", key=full_key, body=body)
+    event(str(response.status))
+    assert response.status in {200, 400, 413, 422}, (body, response.body)
+    if response.status == 200:
+        results = response.body["results"]
+        assert [result["index"] for result in results] == list(range(len(body["items"])))
+        assert all(result["status"] != "error" or result["error"]["message"] for result in results)
+        event("items " + " ".join(sorted({result["status"] for result in results})))
+
+
+@request_fuzz
+@given(body=st.dictionaries(item_fields, json_values, max_size=6).map(lambda b: {"score": 1} | b) | bodies)
+def test_no_put_body_makes_a_server_error(api: Api, full_key: str, body: Any) -> None:
+    response = put(api, full_key, "run-fuzz", "u", body)
+    event(str(response.status))
+    assert response.status in {200, 201, 400, 413, 422, 429}, (body, response.body)
+
+
+# What API Gateway can hand a handler as a path parameter: decoded UTF-8 text, never empty.
+path_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@request_fuzz
+@given(run_id=path_text, user_id=path_text)
+def test_any_path_id_is_written_back_as_given_or_422(
+    api: Api, full_key: str, run_id: str, user_id: str
+) -> None:
+    response = put(api, full_key, run_id, user_id, {"outcome": "positive"})
+    event(str(response.status))
+    assert response.status in {200, 201, 422}, (run_id, user_id, response.body)
+    if response.status != 422:
+        assert (response.body["run_id"], response.body["user_id"]) == (run_id, user_id)
+        assert read(api, full_key, run_id, user_id).body == response.body

@@ -13,11 +13,15 @@ bound may not change it afterwards (403). The shared `anonymous` record is never
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from feedback_core.admin import ERASURE_BUDGET_SECONDS, ERASURE_RESERVE_MS
+from feedback_core.clock import Clock
 from feedback_core.errors import PayloadTooLarge, ServiceError
 from feedback_core.http import THROTTLING_CODES, validation_failure
 from feedback_core.models import (
@@ -41,7 +45,8 @@ BACKEND_BINDING: TokenBinding = "bound"
 
 THROTTLED = "throttled"
 INTERNAL_ERROR = "internal_error"
-RETRYABLE_CODES = frozenset({THROTTLED, "conflict", INTERNAL_ERROR})
+NOT_ATTEMPTED = "not_attempted"
+RETRYABLE_CODES = frozenset({THROTTLED, "conflict", INTERNAL_ERROR, NOT_ATTEMPTED})
 """Per-item error codes worth retrying as they are: the same item may succeed later."""
 
 
@@ -71,10 +76,33 @@ def write(
     )
 
 
-def write_batch(store: FeedbackStore, principal: Principal, items: list[dict[str, Any]]) -> BatchResult:
+BATCH_BUDGET_SECONDS = ERASURE_BUDGET_SECONDS
+"""How long one batch request writes; the SDK's backoff on throttled writes could otherwise run past API
+Gateway's 30 s (see `admin`). Items left when it is spent fail as `not_attempted`."""
+BATCH_RESERVE_MS = ERASURE_RESERVE_MS
+
+
+def write_batch(
+    store: FeedbackStore,
+    principal: Principal,
+    items: list[dict[str, Any]],
+    remaining_ms: Callable[[], int] = lambda: BATCH_RESERVE_MS + 1,
+    clock: Clock = time.monotonic,
+) -> BatchResult:
     """Writes each item as `write` does, in order, one after another: an item naming the same run and
-    user as an earlier one updates what that one wrote. A failed item fails alone."""
-    results = [_write_item(store, principal, index, item) for index, item in enumerate(items)]
+    user as an earlier one updates what that one wrote. A failed item fails alone; so do the items left
+    when the request's time is spent."""
+    started = clock()
+
+    def out_of_time() -> bool:
+        return clock() - started >= BATCH_BUDGET_SECONDS or remaining_ms() < BATCH_RESERVE_MS
+
+    results = [
+        _failed_as(index, NOT_ATTEMPTED, "the request ran out of time before this item; send it again")
+        if out_of_time()
+        else _write_item(store, principal, index, item)
+        for index, item in enumerate(items)
+    ]
     counts = {
         status: sum(1 for result in results if result.status == status) for status in ("created", "updated")
     }
