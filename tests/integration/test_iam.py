@@ -973,6 +973,9 @@ def drive_every_path(api: Api, recorder: CallRecorder) -> None:
         ("docs", None),
         ("docs_asset", {"asset": "init.js"}),
         ("health", None),
+        ("widget", None),
+        ("dashboard", None),
+        ("dashboard_asset", {"asset": "dashboard.js"}),
     ]:
         fields: dict[str, Any] = {"headers": {"accept-encoding": None}}
         if params:
