@@ -1,9 +1,5 @@
-"""``python -m local`` (``make run``): the whole service on this machine, in the foreground.
-
-Checks the port first (one line on stderr and exit code 2 if it is taken, before anything slow
-starts), then starts the stack (see :mod:`local.stack`), prints how to use it, and runs until Ctrl-C
-or SIGTERM, which stop everything cleanly (exit code 0).
-"""
+"""``python -m local`` (``make run``): the whole service on this machine, in the foreground, until Ctrl-C
+or SIGTERM (exit code 0); a port already taken is reported before anything slow starts (exit code 2)."""
 
 from __future__ import annotations
 
@@ -48,11 +44,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         metavar="DIR",
         help="keep data across restarts: DynamoDB Local in DIR/dynamodb, keys and secrets in DIR",
-    )
-    parser.add_argument(
-        "--moto-dynamodb",
-        action="store_true",
-        help="DynamoDB in the moto emulator instead of DynamoDB Local (no Java needed, several times slower)",
     )
     parser.add_argument(
         "--state-dir",
@@ -105,7 +96,7 @@ def _configure_output(quiet: bool) -> None:
 
 
 class _Stop(Exception):
-    """Raised in the main thread by SIGINT/SIGTERM."""
+    """SIGINT or SIGTERM, raised in the main thread."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,15 +136,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from local.stack import LocalStack, Options  # noqa: PLC0415 (heavy: moto, boto3, samtranslator)
 
-    parameters = dict(item.split("=", 1) for item in args.parameter)
     options = Options(
         host=args.host,
         port=server.port,
         state_dir=args.state_dir,
         persist=args.persist,
-        moto_dynamodb=args.moto_dynamodb,
         project=args.project,
-        parameters=parameters,
+        parameters=dict(item.split("=", 1) for item in args.parameter),
         quiet=args.quiet,
         ttl_sweep_seconds=args.ttl_sweep_seconds,
     )

@@ -120,9 +120,7 @@ class Clients:
             "secretsmanager", endpoint_url=endpoint_url
         )
         self.sns: SNSClient = session.client("sns", endpoint_url=endpoint_url)
-        # No stubs for these two: boto3-stubs' extras in pyproject.toml do not include them.
-        self.apigatewayv2: Any = session.client("apigatewayv2", endpoint_url=endpoint_url)
-        self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint_url)
+        self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint_url)  # no stubs installed
 
 
 @dataclass

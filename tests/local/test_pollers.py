@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from local.cloud import Stack
-from local.pollers import MappingConfig, StreamPoller, sqs_or_sns_sender
+from local.pollers import MappingConfig, StreamPoller, sqs_sender
 from tests.conftest import TEST_ENV
 from tests.local.fakes import FakeFunction
 
@@ -92,7 +92,7 @@ def poller_for(stream: Stream, function: FakeFunction, clock: Clock, **settings:
         MappingConfig.from_properties("Mapping", properties),
         function,
         stream.streams,
-        send_failure=sqs_or_sns_sender(stream.sqs, None),
+        send_failure=sqs_sender(stream.sqs),
         clock=clock,
     )
 
