@@ -3,8 +3,14 @@ throttling come from the template's resolved OpenAPI body and ``$default`` stage
 Not emulated: timeouts, custom domains, stage variables, mutual TLS, parameter mapping."""
 
 from local.gateway.dispatch import MAX_BODY_BYTES, Gateway
-from local.gateway.payload import HttpRequest, RequestFacts, build_event
-from local.gateway.responses import HttpResponse, InvalidResponse, translate_response
+from local.gateway.payload import (
+    HttpRequest,
+    HttpResponse,
+    InvalidResponse,
+    RequestFacts,
+    build_event,
+    translate_response,
+)
 from local.gateway.routes import ApiDefinition, CorsConfig, Route
 from local.gateway.server import MAX_REQUEST_HEAD_BYTES, GatewayServer
 

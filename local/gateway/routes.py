@@ -60,7 +60,6 @@ class AuthorizerConfig:
     function: str  # logical id of the authorizer function
     identity_sources: tuple[str, ...]  # e.g. $request.header.Authorization, $request.querystring.key
     ttl_seconds: int = 0
-    simple_responses: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,8 +128,8 @@ class ApiDefinition:
             settings = scheme.get("x-amazon-apigateway-authorizer")
             if not settings:
                 continue
-            if settings.get("type") != "request":
-                raise ApiDefinitionError(f"authorizer {name}: only Lambda REQUEST authorizers are emulated")
+            if settings.get("type") != "request" or not _boolean(settings.get("enableSimpleResponses")):
+                raise ApiDefinitionError(f"authorizer {name}: only Lambda authorizers with simple responses")
             identity = settings.get("identitySource") or []
             sources = tuple([identity] if isinstance(identity, str) else identity)
             for source in sources:
@@ -138,8 +137,7 @@ class ApiDefinition:
                     raise ApiDefinitionError(f"authorizer {name}: identity source {source} is not emulated")
             function = function_for(settings.get("authorizerUri"), f"authorizer {name}")
             ttl = int(settings.get("authorizerResultTtlInSeconds", 0) or 0)
-            simple = _boolean(settings.get("enableSimpleResponses", False))
-            authorizers[name] = AuthorizerConfig(name, function, sources, ttl, simple)
+            authorizers[name] = AuthorizerConfig(name, function, sources, ttl)
 
         routes: list[Route] = []
         for path, operations in (body.get("paths") or {}).items():

@@ -17,8 +17,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.gateway.dispatch import MAX_BODY_BYTES, Gateway
-from local.gateway.payload import HttpRequest, request_id
-from local.gateway.responses import CONTROL_CHARACTERS, HTTP_TOKEN, HttpResponse, gateway_error
+from local.gateway.payload import (
+    CONTROL_CHARACTERS,
+    HTTP_TOKEN,
+    HttpRequest,
+    HttpResponse,
+    gateway_error,
+    request_id,
+)
 
 log = logging.getLogger("local.gateway")
 access_log = logging.getLogger("local.access")

@@ -246,8 +246,7 @@ def test_http_api_routes_and_authorizer(stack: Stack) -> None:
     authorizer = api.authorizers["ApiKeyAuthorizer"]  # a Lambda REQUEST authorizer, or refused
     body = stack.resolved["FeedbackApi"]["Body"]
     settings = body["components"]["securitySchemes"]["ApiKeyAuthorizer"]["x-amazon-apigateway-authorizer"]
-    assert settings["authorizerPayloadFormatVersion"] == "2.0"
-    assert authorizer.simple_responses is True
+    assert (settings["authorizerPayloadFormatVersion"], settings["enableSimpleResponses"]) == ("2.0", True)
     assert authorizer.identity_sources == ("$request.header.Authorization",)
     assert authorizer.ttl_seconds == 60
     assert authorizer.function == "AuthorizerFunction"

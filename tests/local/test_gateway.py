@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import calendar
+import copy
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from local.gateway import (
     build_event,
     translate_response,
 )
+from local.gateway.routes import ApiDefinitionError
+from local.harness import Harness
 from tests.local.fakes import FakeFunction, GatewayUnderTest
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -383,8 +385,7 @@ def test_authorizer_settings_come_from_the_template(template_api: ApiDefinition)
     authorizer = template_api.authorizers["ApiKeyAuthorizer"]
     assert authorizer.function == "AuthorizerFunction"
     assert authorizer.identity_sources == ("$request.header.Authorization",)
-    assert authorizer.ttl_seconds == 60
-    assert authorizer.simple_responses is True
+    assert authorizer.ttl_seconds == 60  # and simple responses, or the definition would be refused
     public = {route.key for route in template_api.routes if route.authorizer is None}
     assert public == {
         "POST /v1/feedback",
@@ -448,40 +449,14 @@ def test_denials_are_cached_too(gateway: GatewayUnderTest) -> None:
     assert len(authorizer.events) == 1
 
 
-def test_iam_policy_answers(template_api: ApiDefinition) -> None:
-    api = replace(
-        template_api,
-        authorizers={
-            name: replace(config, simple_responses=False, ttl_seconds=0)
-            for name, config in template_api.authorizers.items()
-        },
-    )
-    functions: dict[str, FakeFunction] = {
-        r.function: FakeFunction(r.function, {"statusCode": 204}) for r in api.routes
-    }
-    authorizer = FakeFunction("AuthorizerFunction")
-    functions["AuthorizerFunction"] = authorizer
-    gateway = Gateway()
-    gateway.configure(api, functions)
-
-    def policy(effect: str, resource: str) -> dict[str, Any]:
-        return {
-            "principalId": "me",
-            "policyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
-            },
-            "context": {"who": "me"},
-        }
-
-    request = HttpRequest("GET", "/v1/feedback", headers=[("authorization", "Bearer fbk_x")])
-    authorizer.result = policy("Allow", "arn:aws:execute-api:*:*:*/$default/GET/v1/*")
-    assert gateway.handle(request).status == 204
-    assert functions["QueryFunction"].events[-1]["requestContext"]["authorizer"] == {"lambda": {"who": "me"}}
-    authorizer.result = policy("Allow", "arn:aws:execute-api:*:*:*/$default/POST/*")
-    assert gateway.handle(request).status == 403
-    authorizer.result = policy("Deny", "*")
-    assert gateway.handle(request).status == 403
+def test_authorizers_without_simple_responses_are_refused(template: Harness) -> None:
+    """The template's authorizer answers simple responses; IAM policy answers are not emulated."""
+    body = copy.deepcopy(template.stack.resolved["FeedbackApi"]["Body"])
+    for scheme in body["components"]["securitySchemes"].values():
+        scheme["x-amazon-apigateway-authorizer"]["enableSimpleResponses"] = False
+    by_arn = {function.arn: logical_id for logical_id, function in template.functions.items()}
+    with pytest.raises(ApiDefinitionError, match="simple responses"):
+        ApiDefinition.from_openapi(body, by_arn, api_id="a", account_id="123456789012", region="us-east-1")
 
 
 # ---------------------------------------------------------------------------------- other limits
