@@ -1,11 +1,5 @@
-"""Deploys ``template.yaml`` into moto: the SAM transform, the code zips in S3, then moto's CloudFormation,
-with what moto lacks made up for by :mod:`local.emulation`. Used by the local stack (a moto server in
-this process) and by the tests (``mock_aws``)::
-
-    with mock_aws():
-        stack = deploy_stack(stack_name="feedback-it", parameters={"TimeIndexShards": "3"})
-        environment = stack.function_environment("SubmitFeedbackFunction")
-"""
+"""Deploys ``template.yaml`` into moto (a server in this process, or ``mock_aws``): the SAM transform, the
+code zips in S3, then moto's CloudFormation, with what moto lacks made up for by :mod:`local.emulation`."""
 
 from __future__ import annotations
 
@@ -61,10 +55,7 @@ def code_locations(template: Mapping[str, Any], base: Path = ROOT) -> dict[str, 
 
 def transform_template(template: Template, bucket: str, parameters: Mapping[str, Any]) -> Template:
     """The SAM template as plain CloudFormation, its code expected at ``s3://<bucket>/<logical id>.zip``.
-
-    Parameters reach the transform as CloudFormation passes them: a ``CommaDelimitedList`` as a list,
-    or SAM would make ``AllowOrigins: !Ref AllowedOrigins`` one comma-joined origin.
-    """
+    A ``CommaDelimitedList`` parameter is passed as a list, or SAM would make one comma-joined origin."""
     from samtranslator.translator.transform import transform  # type: ignore[import-untyped]  # noqa: PLC0415
 
     if not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
@@ -78,8 +69,7 @@ def transform_template(template: Template, bucket: str, parameters: Mapping[str,
 
 
 class _NoManagedPolicies:
-    """samtranslator's managed-policy loader without IAM (which it would call iam:ListPolicies for): the
-    template names managed policies by ARN, so no name needs looking up."""
+    """samtranslator's managed-policy loader without iam:ListPolicies: the template names policies by ARN."""
 
     def load(self) -> dict[str, str]:
         return {}
@@ -103,8 +93,7 @@ def zip_directory(path: Path) -> bytes:
 
 class Clients:
     """boto3 clients of the default session, all sent to ``endpoint_url`` (a moto server) when given,
-    whatever ``AWS_ENDPOINT_URL_<SERVICE>`` says: the deployment must reach moto's DynamoDB even when
-    the functions' DynamoDB is DynamoDB Local."""
+    whatever ``AWS_ENDPOINT_URL_<SERVICE>`` says (the functions' DynamoDB is DynamoDB Local)."""
 
     def __init__(self, *, endpoint_url: str | None = None) -> None:
         session = boto3.session.Session()
@@ -129,39 +118,29 @@ class Stack:
 
     name: str
     outputs: dict[str, str]
-    resources: dict[str, str]
-    """Physical id by logical id (the transformed template's, plus SAM ids such as CoreLayer)."""
-    template: Template = field(repr=False)
-    """The CloudFormation template that was deployed (after the SAM transform)."""
-    bucket: str
-    """The S3 bucket holding the code zips (``<logical id>.zip``)."""
-    emulated: dict[str, str]
-    """Logical ids of resources created through service APIs instead of moto's CloudFormation, with why."""
+    resources: dict[str, str]  # physical ids, also by SAM ids (CoreLayer)
+    template: Template = field(repr=False)  # after the SAM transform
+    bucket: str  # the code zips, ``<logical id>.zip``
+    emulated: dict[str, str]  # logical id -> why it was not created by moto's CloudFormation
     clients: Clients = field(repr=False)
-    code: dict[str, Path] = field(repr=False)
-    """Local code folder of each function and layer, by SAM logical id."""
+    code: dict[str, Path] = field(repr=False)  # code folder of each function and layer
     resolved: dict[str, dict[str, Any]] = field(repr=False)
-    """Properties of the emulated resources (and those moto ignores of the others), by logical id,
-    every intrinsic function resolved by moto's CloudFormation."""
+    """Properties of emulated resources (and those moto ignores of others), intrinsics resolved by moto."""
 
     def resources_of_type(self, resource_type: str) -> list[str]:
-        """Logical ids of the deployed template's resources of one type, in template order."""
         resources = self.template["Resources"].items()
         return [logical_id for logical_id, resource in resources if resource.get("Type") == resource_type]
 
     @property
     def event_source_mappings(self) -> dict[str, dict[str, Any]]:
-        """The resolved properties of the event source mappings, which moto lists but does not act on:
-        whoever plays Lambda's part (the local stack's pollers, or a test) reads them here."""
+        """Resolved properties of the event source mappings, for whoever plays Lambda's part."""
         mappings = self.resources_of_type(EVENT_SOURCE_MAPPING)
         return {logical_id: self.resolved.get(logical_id, {}) for logical_id in mappings}
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
-        """The function's environment variables, as Lambda stores them (all strings)."""
         return environment_of(self.function_configuration(logical_id))
 
     def function_configuration(self, logical_id: str) -> dict[str, Any]:
-        """Lambda's GetFunctionConfiguration answer for one of the template's functions."""
         return dict(self.clients.lambda_.get_function_configuration(FunctionName=self.resources[logical_id]))
 
 
@@ -179,13 +158,8 @@ def deploy_stack(
     template_path: str | os.PathLike[str] = TEMPLATE_PATH,
     on_created: CreatedHook | None = None,
 ) -> Stack:
-    """Deploys the template into moto (inside ``mock_aws()``, or with clients of a moto server).
-
-    ``parameters``: strings, or a list for a ``CommaDelimitedList``; the others keep their defaults.
-    ``on_created`` is called for each resource created through its service API before the stack and
-    may return a replacement (the local stack restores a persisted KMS key there, so that tokens
-    issued before a restart stay valid).
-    """
+    """Deploys the template into moto. ``parameters``: strings, or a list for a ``CommaDelimitedList``.
+    ``on_created`` may replace each resource created before the stack (a persisted KMS key, restored)."""
     clients = clients or Clients()
     parameters = dict(parameters or {})
     source = load_template(template_path)

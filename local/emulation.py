@@ -1,11 +1,10 @@
 """What moto 5.2's CloudFormation lacks for the template, made up for with service API calls.
 
-A resource type moto cannot create faithfully (``EMULATED_TYPES``) is removed from the template. If
-its literal properties suffice it is created before the stack and references to it become literals;
-its properties, and the properties moto ignores of other types (``APPLIED_AFTERWARDS``), become
-hidden ``Fn::ToJsonString`` outputs, so that moto resolves their intrinsic functions like the rest
-of the template. After the stack they are applied, and kept in ``Stack.resolved``. A type in neither
-list and unknown to moto is an error, so a new resource is never silently dropped.
+A type moto cannot create faithfully (``EMULATED_TYPES``) is removed from the template; if its literal
+properties suffice it is created before the stack, and references to it become literals. Its properties,
+and those moto ignores of other types (``APPLIED_AFTERWARDS``), become hidden ``Fn::ToJsonString``
+outputs that moto resolves; after the stack they are applied, and kept in ``Stack.resolved``. A type in
+neither list and unknown to moto is an error, so a new resource is never silently dropped.
 
 Not reproduced, having no observable effect in moto (tests/infra checks the template for them):
 Lambda ``Architectures``, ``TracingConfig`` and ``LoggingConfig`` (dropped, and no moto API sets them),
@@ -238,17 +237,12 @@ def _configure_kms_key(deployment: Deployment, key: Physical, properties: Proper
         kms.update_key_description(KeyId=key.ref, Description=properties["Description"])
     if text(properties.get("EnableKeyRotation", False)) == "true":
         kms.enable_key_rotation(KeyId=key.ref)
-    if text(properties.get("Enabled", True)) == "false":
-        kms.disable_key(KeyId=key.ref)
 
 
 def _create_secret(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     secrets = deployment.clients.secretsmanager
-    generate = _literal(logical_id, properties, "GenerateSecretString")
-    if generate is not None:  # its options are GetRandomPassword's parameters
-        value = secrets.get_random_password(**generate)["RandomPassword"]
-    else:
-        value = _literal(logical_id, properties, "SecretString", "")
+    generate = _literal(logical_id, properties, "GenerateSecretString")  # GetRandomPassword's parameters
+    value = secrets.get_random_password(**generate)["RandomPassword"]
     name = _literal(logical_id, properties, "Name") or deployment.generated_name(logical_id)
     arn = secrets.create_secret(Name=name, SecretString=value)["ARN"]
     return Physical(ref=arn, attributes={"Id": arn})

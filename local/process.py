@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from local.net import free_port
+from local.ddblocal import free_port
 from local.template import ROOT
 
 STARTUP_TIMEOUT = 60.0

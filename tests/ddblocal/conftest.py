@@ -17,12 +17,11 @@ import pytest
 
 from local.ddblocal import DynamoDBLocal, DynamoDBLocalUnavailable, ensure_installed, find_java
 from local.tables import create_tables_from_template, delete_tables
-from tests.conftest import SKIP_DDBLOCAL_ENV
+from tests.conftest import SKIP_DDBLOCAL_ENV as SKIP_ENV
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-SKIP_ENV = SKIP_DDBLOCAL_ENV
 HERE = Path(__file__).resolve().parent
 
 
@@ -61,8 +60,7 @@ def ddblocal_runtime() -> Runtime:
 
 @functools.cache
 def shared_instance(runtime: Runtime) -> DynamoDBLocal:
-    """One in-memory DynamoDB Local per test process: each conftest that imports ``ddb_local`` defines
-    the fixture anew, and pytest sets up each definition once."""
+    """One DynamoDB Local per test process, though each conftest importing ``ddb_local`` redefines it."""
     instance = DynamoDBLocal(jar=runtime.jar, java=runtime.java).start()
     atexit.register(instance.stop)
     return instance
