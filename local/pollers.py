@@ -112,13 +112,6 @@ class _Shard:
     window_state: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class Counters:
-    invocations: int = 0
-    records_done: int = 0
-    failures_sent: int = 0
-
-
 class StreamPoller(PeriodicWorker):
     """Polls one stream for one mapping and invokes its function; run it with :meth:`start`."""
 
@@ -151,7 +144,7 @@ class StreamPoller(PeriodicWorker):
         self.send_failure = send_failure
         self.on_checkpoint = on_checkpoint
         self.swept = swept
-        self.counters = Counters()
+        self.records_done = 0
         self._clock = clock
         self._shards: dict[str, _Shard] = {}
         super().__init__(f"poller-{config.logical_id}", poll_interval, immediately=True)
@@ -203,7 +196,6 @@ class StreamPoller(PeriodicWorker):
         event: dict[str, Any] = {"Records": [item.record for item in batch]}
         if config.tumbling_window_seconds:
             event = self._window_event(shard, event["Records"], final=False)
-        self.counters.invocations += 1
         try:
             result = self.function.invoke(event)
         except FunctionError:
@@ -278,7 +270,6 @@ class StreamPoller(PeriodicWorker):
         )
         if config.on_failure and self.send_failure is not None:
             self.send_failure(config.on_failure, record)
-            self.counters.failures_sent += 1
         self._done(shard, len(batch), discarded=True)
 
     def _done(
@@ -290,7 +281,7 @@ class StreamPoller(PeriodicWorker):
         if last is not None:
             shard.checkpoint = last.sequence
             if not discarded:
-                self.counters.records_done += count
+                self.records_done += count
             if self.on_checkpoint is not None:
                 self.on_checkpoint(self.config.logical_id, shard.shard_id, last.sequence)
         shard.attempts = 0
@@ -357,7 +348,6 @@ class StreamPoller(PeriodicWorker):
     def _final_invoke(self, shard: _Shard) -> bool:
         """The window's last invocation (no records); then the next window starts with an empty state."""
         event = self._window_event(shard, [], final=True)
-        self.counters.invocations += 1
         try:
             self.function.invoke(event)
         except FunctionError:

@@ -25,9 +25,9 @@ from local.demo import demo_page
 from local.gateway import GatewayServer
 from local.harness import REGION, Harness
 from local.pollers import MappingConfig, StreamPoller, sqs_sender
-from local.state import PersistentState, checkpoint_saver, restoring
+from local.state import PersistentState, checkpoint_saver, restoring, write_private_json
 from local.tables import create_tables_from_template
-from local.taps import TapTrimmer, create_event_taps, write_credentials
+from local.taps import TapTrimmer, create_event_taps
 from local.template import TEMPLATE_PATH, load_template
 from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, ttl_tables
 
@@ -83,11 +83,6 @@ class LocalStack:
     def credentials_path(self) -> Path:
         return self.options.state_dir / "credentials.json"
 
-    @property
-    def dynamodb_url(self) -> str:
-        assert self.ddb is not None
-        return self.ddb.endpoint_url
-
     def start(self) -> None:
         options = self.options
         self._base_environment()
@@ -111,10 +106,14 @@ class LocalStack:
         self.tap_trimmer.start()
         self.api_key = self._demo_key(harness.table_names["ApiKeysTable"])
         self._start_pollers(harness, ddb)
-        self._start_ttl_sweeper(harness)
+        # Built even when disabled (0 s), so that a test can sweep when it chooses.
+        dynamodb = self._client("dynamodb", ddb.endpoint_url)
+        ttl = ttl_tables(stack, tables)
+        self.ttl_sweeper = TtlSweeper(dynamodb, ttl, self.swept, interval=options.ttl_sweep_seconds)
+        self.ttl_sweeper.start()
         if self.state is not None:
             self.state.save()
-        self._write_credentials(harness)
+        self._write_credentials(harness, ddb.endpoint_url)
         self.server.gateway.add_local_route("GET", "/", demo_page(self.server.gateway.handle, self.api_key))
         harness.serve_api()  # last: /v1/health answers 200 once everything is ready
 
@@ -147,7 +146,7 @@ class LocalStack:
         if declared is not None:
             given = parameters.get("AllowedOrigins", declared.get("Default", ""))
             origins = [
-                o.strip() for o in (given if isinstance(given, list) else str(given).split(",")) if o.strip()
+                o.strip() for o in (given if isinstance(given, list) else given.split(",")) if o.strip()
             ]
             port = self.server.port
             for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", self.endpoint):
@@ -156,35 +155,34 @@ class LocalStack:
             parameters["AllowedOrigins"] = origins
         return parameters
 
-    def _deploy(self) -> Stack:
-        started = time.monotonic()
-        stack = deploy_stack(
-            Clients(endpoint_url=self.moto_url),
-            stack_name=self.options.stack_name,
-            parameters=self.parameters,
-            template_path=self.options.template,
-            on_created=restoring(self.state) if self.state is not None else None,
-        )
-        log.info("stack %s created in %.1f s", stack.name, time.monotonic() - started)
-        return stack
-
     def _deploy_beside_dynamodb_local(self) -> tuple[Stack, DynamoDBLocal]:
         """DynamoDB Local (Java; in memory unless --persist) starts while the stack deploys."""
-        directory = self.options.persist / "dynamodb" if self.options.persist else None
+        started, directory = (
+            time.monotonic(),
+            self.options.persist / "dynamodb" if self.options.persist else None,
+        )
         with ThreadPoolExecutor(1, thread_name_prefix="deploy") as pool:
-            deployed = pool.submit(self._deploy)
+            deployed = pool.submit(
+                deploy_stack,
+                Clients(endpoint_url=self.moto_url),
+                stack_name=self.options.stack_name,
+                parameters=self.parameters,
+                template_path=self.options.template,
+                on_created=restoring(self.state) if self.state is not None else None,
+            )
             ddb = self.ddb = DynamoDBLocal(db_path=directory, jar=ensure_installed()).start()
             log.info("DynamoDB Local on %s (data %s)", ddb.endpoint_url, directory or "in memory")
-            return deployed.result(), ddb
+            stack = deployed.result()
+        log.info("stack %s created in %.1f s", stack.name, time.monotonic() - started)
+        return stack, ddb
 
     def _process_environment(self, harness: Harness, dynamodb_url: str) -> None:
         environment = harness.shared_variables()
         environment["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
         if self.options.quiet:
             environment |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-        environment |= dict.fromkeys(
-            ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS"), dynamodb_url
-        )
+        for service in ("DYNAMODB", "DYNAMODB_STREAMS"):
+            environment[f"AWS_ENDPOINT_URL_{service}"] = dynamodb_url
         os.environ.update(environment)
 
         from feedback_core import services  # noqa: PLC0415 (clients are built from this environment)
@@ -233,18 +231,7 @@ class LocalStack:
             poller.start()
             self.pollers.append(poller)
 
-    def _start_ttl_sweeper(self, harness: Harness) -> None:
-        """Built even when disabled (0 s), so that a test can sweep when it chooses."""
-        tables = ttl_tables(harness.stack, harness.table_names)
-        interval = self.options.ttl_sweep_seconds
-        dynamodb = self._client("dynamodb", self.dynamodb_url)
-        self.ttl_sweeper = TtlSweeper(dynamodb, tables, self.swept, interval=interval)
-        self.ttl_sweeper.start()
-        if interval > 0 and tables:
-            names = ", ".join(f"{table.name}.{table.ttl_attribute}" for table in tables)
-            log.info("TTL sweeper: every %g s on %s", interval, names)
-
-    def _write_credentials(self, harness: Harness) -> None:
+    def _write_credentials(self, harness: Harness, dynamodb_url: str) -> None:
         stack, tables = harness.stack, harness.table_names
         document = {
             "endpoint": self.endpoint,
@@ -254,7 +241,7 @@ class LocalStack:
             "aws_region": REGION,
             "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            "dynamodb_endpoint_url": self.dynamodb_url,
+            "dynamodb_endpoint_url": dynamodb_url,
             "stack_name": stack.name,
             "feedback_table": tables.get("FeedbackTable", ""),
             "api_keys_table": tables.get("ApiKeysTable", ""),
@@ -270,7 +257,7 @@ class LocalStack:
             "persist": str(self.options.persist) if self.options.persist is not None else None,
             "pid": os.getpid(),
         }
-        write_credentials(self.credentials_path, document)
+        write_private_json(self.credentials_path, document)
 
     def stop(self) -> None:
         """Stops every part that started, each even if another fails."""

@@ -31,6 +31,16 @@ STATE_FILE = "local-state.json"
 _VERSION = 1
 
 
+def write_private_json(path: Path, document: dict[str, Any]) -> None:
+    """Readable by the owner only (it holds keys), and replaced whole (a reader never sees half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+    temporary.replace(path)
+
+
 @dataclass
 class SavedKey:
     key_id: str
@@ -78,12 +88,7 @@ class PersistentState:
                 "api_keys": self.api_keys,
                 "checkpoints": self.checkpoints,
             }
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(".tmp")
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=2)
-            temporary.replace(self.path)
+            write_private_json(self.path, data)
 
     def record_checkpoint(self, mapping: str, stream_arn: str, shard_id: str, sequence: str) -> None:
         with self._lock:

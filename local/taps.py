@@ -1,12 +1,9 @@
-"""What the local stack gives its users beside the API: the event taps (queues receiving every event of the
-bus and every message of the topic, read by ``make events``) and ``credentials.json``."""
+"""The event taps: queues receiving every event of the bus and every message of the topic (make events)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from local.cloud import Stack
@@ -83,14 +80,3 @@ class TapTrimmer(PeriodicWorker):
                 if not self.dropped:
                     log.info("%s keeps its newest %d unread events", name, MAX_UNREAD_TAP_MESSAGES)
                 self.dropped += excess
-
-
-def write_credentials(path: Path, document: dict[str, Any]) -> None:
-    """Readable by the owner only (it holds an API key), and replaced whole (a reader never sees half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    temporary.replace(path)

@@ -133,7 +133,7 @@ def test_records_in_order_in_batches_of_batch_size(stream: Stream) -> None:
     assert record["eventName"] == "INSERT"
     assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], float)
     assert set(function.events[0]) == {"Records"}
-    assert poller.counters.records_done == 5
+    assert poller.records_done == 5
 
 
 def test_batching_window_waits_for_more_records(stream: Stream) -> None:
