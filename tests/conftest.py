@@ -37,8 +37,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 
 
 TESTS = Path(__file__).resolve().parent
-# The marks of the tiers that drive the local stack; `make fuzz` (pytest -m fuzz) runs the contract tier too.
-TIER_MARKS = {"e2e": ("e2e",), "contract": ("contract", "fuzz"), "browser": ("browser",)}
+# The marks of the tiers that need a JVM; `make fuzz` (pytest -m fuzz) runs the contract tier too.
+TIER_MARKS = {
+    "e2e": ("e2e",),
+    "contract": ("contract", "fuzz"),
+    "browser": ("browser",),
+    "ddblocal": ("ddblocal",),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

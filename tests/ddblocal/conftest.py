@@ -22,14 +22,6 @@ from tests.conftest import SKIP_DDBLOCAL_ENV as SKIP_ENV
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.ddblocal)
-
 
 class Runtime(NamedTuple):
     jar: Path
