@@ -190,15 +190,9 @@ class TokenBucket:
 
 
 def identity_values(request: HttpRequest, sources: Sequence[str]) -> list[str] | None:
-    """The identity source values, or None if one is missing or empty."""
-    values: list[str] = []
-    for source in sources:
-        kind, _, name = source.removeprefix("$request.").partition(".")
-        value = request.header(name) if kind == "header" else request.query.get(name)
-        if not value:
-            return None
-        values.append(value)
-    return values
+    """The identity source headers' values, or None if one is missing or empty."""
+    values = [request.header(source.removeprefix("$request.header.")) or "" for source in sources]
+    return values if all(values) else None
 
 
 def authorizer_decision(result: Any) -> tuple[bool, dict[str, Any]]:

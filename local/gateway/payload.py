@@ -125,11 +125,10 @@ def build_authorizer_event(
     facts: RequestFacts,
 ) -> dict[str, Any]:
     """The payload format 2.0 event of a Lambda REQUEST authorizer."""
-    method_path = request.raw_path if route.path != "$default" else "$default"
     stage_arn = f"arn:aws:execute-api:{api.region}:{api.account_id}:{api.api_id}/$default"
     return _request_fields(request, api, route, facts) | {
         "type": "REQUEST",
-        "routeArn": f"{stage_arn}/{request.method}{method_path}",
+        "routeArn": f"{stage_arn}/{request.method}{request.raw_path}",
         "identitySource": list(identity),
         "pathParameters": dict(path_parameters),
         "stageVariables": {},

@@ -217,16 +217,27 @@ def test_literal_routes_win_over_path_variables() -> None:
     routes = (
         Route("GET", "/items/{id}", "ById"),
         Route("GET", "/items/special", "Special"),
-        Route("ANY", "/items/special", "AnySpecial"),
-        Route("GET", "/items/{proxy+}", "Greedy"),
-        Route("ANY", "$default", "Default"),
     )
     api = ApiDefinition("a", "1", "us-east-1", tuple(sorted(routes, key=lambda r: r.rank)), {})
     assert api.find_route("GET", "/items/special") == (routes[1], {})
-    assert api.find_route("POST", "/items/special") == (routes[2], {})
     assert api.find_route("GET", "/items/7") == (routes[0], {"id": "7"})
-    assert api.find_route("GET", "/items/a/b") == (routes[3], {"proxy": "a/b"})
-    assert api.find_route("DELETE", "/elsewhere") == (routes[4], {})
+    assert api.find_route("GET", "/items/a/b") is None
+    assert api.find_route("POST", "/items/special") is None
+
+
+ANY = "x-amazon-apigateway-any-method"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [(ANY, "/items"), ("get", "/items/{proxy+}"), (ANY, "/$default")]
+)
+def test_routes_the_template_does_not_use_are_refused(template: Harness, method: str, path: str) -> None:
+    """ANY, greedy and $default routes are not emulated: an API with one is refused when read."""
+    body = copy.deepcopy(template.stack.resolved["FeedbackApi"]["Body"])
+    body["paths"][path] = {method: next(iter(body["paths"]["/v1/health"].values()))}
+    by_arn = {function.arn: logical_id for logical_id, function in template.functions.items()}
+    with pytest.raises(ApiDefinitionError, match="not emulated"):
+        ApiDefinition.from_openapi(body, by_arn, api_id="a", account_id="123456789012", region="us-east-1")
 
 
 # ------------------------------------------------------------------------------------- responses
