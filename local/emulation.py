@@ -357,13 +357,9 @@ APPLIED_AFTERWARDS: dict[str, dict[str, Callable[[Deployment, str, Any], None]]]
 
 
 def _detach_event_source_mapping(clients: Clients, mapping_id: str) -> None:
-    """Keeps a DynamoDB stream mapping listed in moto's Lambda, but unhooked from moto's table.
-
-    On every write moto invokes the mapped function (in Docker) and then *empties the stream shard*,
-    so no other reader would see a record; whoever reads ``Stack.event_source_mappings`` plays
-    Lambda's part instead. No API does this: the in-process backend is edited (``mock_aws`` or a
-    ``ThreadedMotoServer``).
-    """
+    """Keeps a stream mapping listed in moto's Lambda but unhooked from moto's table, which would invoke the
+    function (in Docker) and *empty the shard* on every write: whoever reads ``Stack.event_source_mappings``
+    plays Lambda's part. No API does this: moto's in-process backend is edited."""
     from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 (only with moto)
 
     mapping = clients.lambda_.get_event_source_mapping(UUID=mapping_id)

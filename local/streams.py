@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 # GetShardIterator/GetRecords errors after which a shard is read again from a known position.
 _POSITION_LOST = {"ExpiredIteratorException", "TrimmedDataAccessException"}
+_NO_RESUMING = {*_POSITION_LOST, "ValidationException"}  # the checkpoint is not usable: start over
 
 
 def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
@@ -54,9 +55,7 @@ class StreamReader:
                     SequenceNumber=after,
                 ).get("ShardIterator")
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") not in _POSITION_LOST | {
-                    "ValidationException"
-                }:
+                if error.response.get("Error", {}).get("Code") not in _NO_RESUMING:
                     raise
         return self.client.get_shard_iterator(
             StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"

@@ -53,18 +53,13 @@ MAX_UNREAD_TAP_MESSAGES = 100
 
 
 class TapTrimmer(PeriodicWorker):
-    """Keeps each tap queue to its newest :data:`MAX_UNREAD_TAP_MESSAGES` unread messages.
-
-    moto's SendMessage computes the queue's attributes over every message it holds, so a tap nobody reads
-    would make each event delivery of the stack slower as it grows (SQS's own bound, the retention period,
-    moto applies only when someone receives). The queues are trimmed in moto's in-process backend, which
-    the local stack runs.
-    """
+    """Keeps each tap queue to its newest :data:`MAX_UNREAD_TAP_MESSAGES` unread messages, in moto's
+    in-process backend: moto's SendMessage takes time linear in the queue's length (and applies the
+    retention period only when someone receives), so an unread tap would slow every event delivery."""
 
     def __init__(self, queue_urls: list[str], interval: float = 1.0) -> None:
         super().__init__("tap-trimmer", interval)
-        self.queues = [url.rsplit("/", 2)[-2:] for url in queue_urls if url]
-        """(account, queue name) of each tap."""
+        self.queues = [url.rsplit("/", 2)[-2:] for url in queue_urls if url]  # (account, name)
         self.dropped = 0
 
     def tick(self) -> None:

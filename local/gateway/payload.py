@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local.gateway.routes import ApiDefinition, Route
+from local.template import text
 
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2: methods and header names
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5: not in a header value
@@ -217,12 +218,12 @@ def translate_response(result: Any) -> HttpResponse:
     for name, value in (result.get("headers") or {}).items():
         if isinstance(value, (dict, list)) or value is None:
             raise InvalidResponse(f"header {name} has a non-scalar value")
-        headers.append((str(name), _scalar(value)))
+        headers.append((str(name), text(value)))
     for name, values in (result.get("multiValueHeaders") or {}).items():
         if not isinstance(values, list):
             raise InvalidResponse(f"multiValueHeaders.{name} is not a list")
         if str(name).lower() not in {key.lower() for key, _ in headers}:  # headers wins, as in API Gateway
-            headers += [(str(name), _scalar(value)) for value in values]
+            headers += [(str(name), text(value)) for value in values]
     headers += [("set-cookie", str(cookie)) for cookie in result.get("cookies") or []]
     for name, value in headers:
         # HTTP/1.1 cannot carry them (a line break would even start a header of its own).
@@ -240,9 +241,3 @@ def translate_response(result: Any) -> HttpResponse:
         return HttpResponse(status, headers, base64.b64decode(body, validate=True))
     except (binascii.Error, ValueError) as exc:
         raise InvalidResponse("isBase64Encoded but the body is not base64") from exc
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
