@@ -135,12 +135,7 @@ class StreamPoller(PeriodicWorker):
         self.config = config
         self.function = function
         self.stream_arn = stream_arn or config.event_source_arn
-        self.reader = StreamReader(
-            streams,
-            self.stream_arn,
-            start_after=dict(checkpoints or {}),
-            rediscover_seconds=SHARD_DISCOVERY_SECONDS,
-        )
+        self.reader = StreamReader(streams, self.stream_arn, dict(checkpoints or {}), SHARD_DISCOVERY_SECONDS)
         self.send_failure = send_failure
         self.on_checkpoint = on_checkpoint
         self.swept = swept
@@ -236,40 +231,28 @@ class StreamPoller(PeriodicWorker):
         return min(indexes)
 
     def _failed(self, shard: _Shard, batch: list[_Buffered], *, function_error: bool) -> None:
-        config = self.config
         shard.attempts += 1
         retries = shard.attempts - 1
-        if config.maximum_retry_attempts >= 0 and retries >= config.maximum_retry_attempts:
+        if 0 <= self.config.maximum_retry_attempts <= retries:
             self._discard(shard, batch, "RetryAttemptsExhausted", function_error=function_error)
-            return
-        if self._too_old(batch[0]):
+        elif self._too_old(batch[0]):
             self._discard(shard, batch, "RecordAgeExceeded", function_error=function_error)
-            return
-        delay = _RETRY_DELAY_SECONDS[min(retries, len(_RETRY_DELAY_SECONDS) - 1)]
-        shard.retry_at = self._clock() + delay
-        log.warning(
-            "%s: batch from %s failed (attempt %d); retrying",
-            config.logical_id,
-            batch[0].sequence,
-            shard.attempts,
-        )
+        else:
+            shard.retry_at = self._clock() + _RETRY_DELAY_SECONDS[min(retries, len(_RETRY_DELAY_SECONDS) - 1)]
+            log.warning("%s: batch from %s failed (attempt %d)", self.name, batch[0].sequence, shard.attempts)
 
     def _discard(
         self, shard: _Shard, batch: list[_Buffered], condition: str, *, function_error: bool
     ) -> None:
         """Skips the batch; sends Lambda's invocation record to the OnFailure destination."""
-        config = self.config
-        record = self.failure_record(shard.shard_id, batch, condition, function_error, shard.attempts or 1)
         log.error(
-            "%s: discarding %d record(s) %s..%s (%s)",
-            config.logical_id,
-            len(batch),
-            batch[0].sequence,
-            batch[-1].sequence,
-            condition,
+            "%s: %d record(s) from %s discarded (%s)", self.name, len(batch), batch[0].sequence, condition
         )
-        if config.on_failure and self.send_failure is not None:
-            self.send_failure(config.on_failure, record)
+        if self.config.on_failure and self.send_failure is not None:
+            record = self.failure_record(
+                shard.shard_id, batch, condition, function_error, shard.attempts or 1
+            )
+            self.send_failure(self.config.on_failure, record)
         self._done(shard, len(batch), discarded=True)
 
     def _done(
