@@ -64,13 +64,9 @@ class LambdaContext:
 
 def lambda_context(function_name: str = "test-function", timeout_seconds: int = 30) -> LambdaContext:
     """A context for a handler invoked outside a :class:`LocalFunction` (tests)."""
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
     return LocalFunction(
-        logical_id=function_name,
-        name=function_name,
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
-        code_dir=Path(),
-        handler="app.lambda_handler",
-        timeout=timeout_seconds,
+        function_name, function_name, arn, Path(), "app.lambda_handler", timeout_seconds
     ).context()
 
 
@@ -94,16 +90,11 @@ class LocalFunction:
 
     @classmethod
     def from_configuration(
-        cls,
-        logical_id: str,
-        code_dir: Path,
-        configuration: Mapping[str, Any],
-        environment: Mapping[str, str] | None = None,
+        cls, logical_id: str, code_dir: Path, configuration: Mapping[str, Any], environment: Mapping[str, str]
     ) -> LocalFunction:
-        """From GetFunctionConfiguration's answer; ``environment`` replaces its variables."""
+        """From GetFunctionConfiguration's answer, with the function's variables (tables renamed)."""
         logging_config = configuration.get("LoggingConfig") or {}
         name = str(configuration["FunctionName"])
-        variables = configuration.get("Environment", {}).get("Variables", {})
         return cls(
             logical_id=logical_id,
             name=name,
@@ -113,7 +104,7 @@ class LocalFunction:
             timeout=int(configuration.get("Timeout") or 3),
             memory=int(configuration.get("MemorySize") or 128),
             log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{name}"),
-            environment=dict(environment if environment is not None else variables),
+            environment=dict(environment),
         )
 
     def load(self) -> None:
