@@ -15,14 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
-from local.emulation import (
-    EMULATED_TYPES,
-    EVENT_SOURCE_MAPPING,
-    HIDDEN_OUTPUT_PREFIX,
-    CreatedHook,
-    DeployError,
-    Deployment,
-)
+from local import emulation
 from local.template import ROOT, TEMPLATE_PATH, Template, load_template, parameter_values, text
 
 if TYPE_CHECKING:
@@ -134,7 +127,7 @@ class Stack:
     @property
     def event_source_mappings(self) -> dict[str, dict[str, Any]]:
         """Resolved properties of the event source mappings, for whoever plays Lambda's part."""
-        mappings = self.resources_of_type(EVENT_SOURCE_MAPPING)
+        mappings = self.resources_of_type(emulation.EVENT_SOURCE_MAPPING)
         return {logical_id: self.resolved.get(logical_id, {}) for logical_id in mappings}
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
@@ -156,7 +149,7 @@ def deploy_stack(
     parameters: Mapping[str, Any] | None = None,
     *,
     template_path: str | os.PathLike[str] = TEMPLATE_PATH,
-    on_created: CreatedHook | None = None,
+    on_created: emulation.CreatedHook | None = None,
 ) -> Stack:
     """Deploys the template into moto. ``parameters``: strings, or a list for a ``CommaDelimitedList``.
     ``on_created`` may replace each resource created before the stack (a persisted KMS key, restored)."""
@@ -170,7 +163,7 @@ def deploy_stack(
         clients.s3.put_object(Bucket=bucket, Key=f"{logical_id}.zip", Body=zip_directory(folder))
 
     transformed = transform_template(source, bucket, parameters)
-    deployment = Deployment(clients, stack_name, transformed, on_created)
+    deployment = emulation.Deployment(clients, stack_name, transformed, on_created)
     moto_template = deployment.prepare()
 
     cloudformation = clients.cloudformation
@@ -186,7 +179,7 @@ def deploy_stack(
     )
     description = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if description["StackStatus"] != "CREATE_COMPLETE":
-        raise DeployError(
+        raise emulation.DeployError(
             f"{stack_name}: {description['StackStatus']} {description.get('StackStatusReason', '')}"
         )
 
@@ -200,12 +193,15 @@ def deploy_stack(
     resources |= _sam_aliases(source, resources)
     return Stack(
         name=stack_name,
-        outputs={key: value for key, value in outputs.items() if not key.startswith(HIDDEN_OUTPUT_PREFIX)},
+        outputs={
+            key: value for key, value in outputs.items() if not key.startswith(emulation.HIDDEN_OUTPUT_PREFIX)
+        },
         resources=resources,
         template=transformed,
         bucket=bucket,
         emulated={
-            logical_id: EMULATED_TYPES[kind].reason for logical_id, kind in deployment.emulated.items()
+            logical_id: emulation.EMULATED_TYPES[kind].reason
+            for logical_id, kind in deployment.emulated.items()
         },
         clients=clients,
         code=code,

@@ -29,7 +29,7 @@ from local.state import PersistentState, checkpoint_saver, restoring, write_priv
 from local.tables import create_tables_from_template
 from local.taps import TapTrimmer, create_event_taps
 from local.template import TEMPLATE_PATH, load_template
-from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, ttl_tables
+from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, table_of_stream, ttl_tables
 
 log = logging.getLogger("local.stack")
 
@@ -214,7 +214,7 @@ class LocalStack:
         for logical_id, properties in harness.stack.event_source_mappings.items():
             config = MappingConfig.from_properties(logical_id, properties)
             # The functions' table is DynamoDB Local's: its stream replaces moto's.
-            table = config.event_source_arn.split(":table/", 1)[1].split("/stream/", 1)[0]
+            table = table_of_stream(config.event_source_arn)
             table_id = next(lid for lid, name in harness.stack.resources.items() if name == table)
             description = ddb.client().describe_table(TableName=harness.table_names[table_id])["Table"]
             stream_arn, state = str(description["LatestStreamArn"]), self.state

@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
 
 from local.emulation import CreatedHook, Physical
 
@@ -81,14 +86,10 @@ class PersistentState:
     def save(self) -> None:
         with self._lock:
             data = {
-                "version": _VERSION,
-                "stack_name": self.stack_name,
-                "kms_keys": {name: key.__dict__ for name, key in self.kms_keys.items()},
-                "secrets": self.secrets,
-                "api_keys": self.api_keys,
-                "checkpoints": self.checkpoints,
+                name: getattr(self, name) for name in ("stack_name", "secrets", "api_keys", "checkpoints")
             }
-            write_private_json(self.path, data)
+            kms_keys = {name: key.__dict__ for name, key in self.kms_keys.items()}
+            write_private_json(self.path, {"version": _VERSION, **data, "kms_keys": kms_keys})
 
     def record_checkpoint(self, mapping: str, stream_arn: str, shard_id: str, sequence: str) -> None:
         with self._lock:
@@ -116,21 +117,8 @@ def export_kms_key(arn: str) -> SavedKey:
     backend, key_id = _kms_backend(arn)
     key = backend.keys[key_id]
     private = getattr(getattr(key, "private_key", None), "private_key", None)
-    pem = (
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        if private is not None
-        else None
-    )
-    return SavedKey(
-        key_id=key_id,
-        key_spec=str(key.key_spec),
-        key_material=base64.b64encode(key.key_material).decode(),
-        private_key_pem=pem,
-    )
+    pem = private and private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    return SavedKey(key_id, str(key.key_spec), base64.b64encode(key.key_material).decode(), pem)
 
 
 def restore_kms_key(arn: str, saved: SavedKey) -> str:
@@ -143,7 +131,7 @@ def restore_kms_key(arn: str, saved: SavedKey) -> str:
         raise ValueError(f"key {saved.key_id} exists already")
     key.key_material = base64.b64decode(saved.key_material)
     if saved.private_key_pem is not None and getattr(key, "private_key", None) is not None:
-        key.private_key.private_key = serialization.load_pem_private_key(saved.private_key_pem.encode(), None)
+        key.private_key.private_key = load_pem_private_key(saved.private_key_pem.encode(), None)
     del backend.keys[new_id]
     key.id = saved.key_id
     key.arn = arn.replace(new_id, saved.key_id)

@@ -79,12 +79,6 @@ def table_of_stream(stream_arn: str) -> str:
     return stream_arn.split(":table/", 1)[-1].split("/stream/", 1)[0]
 
 
-@dataclass
-class _Deletion:
-    key: dict[str, Any]
-    old_image: dict[str, Any]
-
-
 class SweptItems:
     """What the sweeper deleted, for the pollers to stamp. The sweeper holds :meth:`deleting` from its
     ``DeleteItem`` until the deletion is recorded, and :meth:`stamp` takes the same lock, so a poller that
@@ -93,7 +87,7 @@ class SweptItems:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[str, list[_Deletion]] = {}
+        self._pending: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # (key, old image)
         self._stamped: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     @contextmanager
@@ -106,7 +100,7 @@ class SweptItems:
         pending = self._pending.setdefault(table, [])
         if len(pending) >= MAX_PENDING_PER_TABLE:
             pending.pop(0)
-        pending.append(_Deletion(_plain(key), _plain(old_image)))
+        pending.append((_plain(key), _plain(old_image)))
 
     def pending(self, table: str) -> int:
         """Deletions of this table no REMOVE record has matched yet."""
@@ -125,9 +119,9 @@ class SweptItems:
                     continue
                 change = record.get("dynamodb") or {}
                 remembered = (table, str(change.get("SequenceNumber")))
-                if remembered not in self._stamped and not self._match(table, change):
-                    continue
                 if remembered not in self._stamped:
+                    if not self._match(table, change):
+                        continue
                     self._stamped[remembered] = None
                     while len(self._stamped) > MAX_REMEMBERED_REMOVALS:
                         self._stamped.popitem(last=False)
@@ -139,11 +133,10 @@ class SweptItems:
         pending = self._pending.get(table)
         if not pending or not change.get("Keys") or not change.get("OldImage"):
             return False
-        key, old_image = _plain(change["Keys"]), _plain(change["OldImage"])
-        for index, deletion in enumerate(pending):
-            if deletion.key == key and deletion.old_image == old_image:
-                del pending[index]
-                return True
+        deletion = (_plain(change["Keys"]), _plain(change["OldImage"]))
+        if deletion in pending:
+            pending.remove(deletion)  # the first one: a stream keeps a key's changes in order
+            return True
         return False
 
 
