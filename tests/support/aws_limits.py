@@ -1,12 +1,7 @@
-"""AWS's request limits, enforced on every boto3 call a test makes, so moto refuses what AWS refuses.
-
-moto and DynamoDB Local accept requests that AWS rejects (a 5 KB KMS message, a 1 MB PutEvents, a
-39-digit number); code tested only on them can pass every test and fail in production. Every client call
-in the test process goes through ``check`` first, which raises the ``ClientError`` AWS would. Faults AWS
-produces under load (a ``TransactionConflict``) can be injected with ``StrictAws.inject``.
-
-Each limit cites the AWS page it comes from.
-"""
+"""AWS's request limits, enforced on every boto3 call a test makes: moto and DynamoDB Local accept what AWS
+rejects (a 5 KB KMS message, a 1 MB PutEvents, a 39-digit number), so each call goes through ``check``
+first, which raises the ``ClientError`` AWS would (each limit cites its AWS page). Faults AWS produces
+under load (a ``TransactionConflict``) can be injected with ``StrictAws.inject``."""
 
 from __future__ import annotations
 
