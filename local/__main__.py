@@ -56,12 +56,8 @@ def _configure_output(quiet: bool) -> None:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    log_format = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=log_format, datefmt="%H:%M:%S")
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "samtranslator", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if quiet:

@@ -13,19 +13,9 @@ from typing import Any
 import pytest
 
 from local.functions import LocalFunction
-from local.gateway import (
-    ApiDefinition,
-    CorsConfig,
-    Gateway,
-    HttpRequest,
-    HttpResponse,
-    InvalidResponse,
-    RequestFacts,
-    Route,
-    build_event,
-    translate_response,
-)
-from local.gateway.routes import ApiDefinitionError
+from local.gateway import ApiDefinition, Gateway, HttpRequest, HttpResponse
+from local.gateway.payload import InvalidResponse, RequestFacts, build_event, translate_response
+from local.gateway.routes import ApiDefinitionError, CorsConfig, Route
 from local.harness import Harness
 from tests.local.fakes import FakeFunction, GatewayUnderTest
 
