@@ -234,10 +234,7 @@ class Throughput:
         return self.submits / self.seconds
 
 
-THROUGHPUT_SETUPS = {
-    "DynamoDB Local (default)": (),
-    "moto's DynamoDB (--moto-dynamodb)": ("--moto-dynamodb",),
-}
+THROUGHPUT_SETUPS = {"DynamoDB Local (default)": ()}
 
 
 def local_submit_throughput(seconds: float, *options: str, clients: int = CLIENTS) -> Throughput:

@@ -1,9 +1,5 @@
-"""``python -m local`` (``make run``): the whole service on this machine, in the foreground.
-
-Checks the port first (one line on stderr and exit code 2 if it is taken, before anything slow
-starts), then starts the stack (see :mod:`local.stack`), prints how to use it, and runs until Ctrl-C
-or SIGTERM, which stop everything cleanly (exit code 0).
-"""
+"""``python -m local`` (``make run``): the whole service on this machine, in the foreground, until Ctrl-C
+or SIGTERM (exit code 0); a port already taken is reported before anything slow starts (exit code 2)."""
 
 from __future__ import annotations
 
@@ -31,53 +27,21 @@ _REPEAT_GRACE_SECONDS = 2.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m local",
-        description="Run the feedback service locally: AWS emulated in-process (moto) with DynamoDB Local, "
-        "the template's resources, an HTTP API gateway and the stream pollers.",
+    parser = argparse.ArgumentParser(prog="python -m local", description="Run the feedback service locally.")
+    add = parser.add_argument
+    add(
+        "--port", type=int, default=int(os.environ.get("PORT") or DEFAULT_PORT), help="default: $PORT or 3000"
     )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("PORT") or DEFAULT_PORT),
-        help="gateway port (default: $PORT, else 3000)",
+    add("--host", default="127.0.0.1", help="gateway address (default: 127.0.0.1)")
+    add("--persist", type=Path, metavar="DIR", help="keep tables, keys and secrets in DIR across restarts")
+    add("--state-dir", type=Path, default=Path(".local"), metavar="DIR", help="for credentials.json")
+    add("--parameter", action="append", default=[], metavar="NAME=VALUE", help="a template parameter")
+    sweep = (
+        f"expire items as DynamoDB's TTL does, every SECONDS (default {DEFAULT_SWEEP_SECONDS:g}; 0: never)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="gateway address (default: 127.0.0.1)")
-    parser.add_argument(
-        "--persist",
-        type=Path,
-        metavar="DIR",
-        help="keep data across restarts: DynamoDB Local in DIR/dynamodb, keys and secrets in DIR",
-    )
-    parser.add_argument(
-        "--moto-dynamodb",
-        action="store_true",
-        help="DynamoDB in the moto emulator instead of DynamoDB Local (no Java needed, several times slower)",
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path(".local"),
-        metavar="DIR",
-        help="where credentials.json is written (default: .local)",
-    )
-    parser.add_argument(
-        "--parameter",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a template parameter (repeatable), e.g. --parameter RetentionDays=1",
-    )
-    parser.add_argument(
-        "--ttl-sweep-seconds",
-        type=float,
-        default=DEFAULT_SWEEP_SECONDS,
-        metavar="SECONDS",
-        help="delete expired items (TTL attribute in the past) every SECONDS, as DynamoDB's TTL does, "
-        f"so that Feedback Expired events happen locally (default: {DEFAULT_SWEEP_SECONDS:g}; 0: never)",
-    )
-    parser.add_argument("--project", default="demo", help="project of the demo API key (default: demo)")
-    parser.add_argument("--quiet", action="store_true", help="no access log, functions log warnings only")
+    add("--ttl-sweep-seconds", type=float, default=DEFAULT_SWEEP_SECONDS, metavar="SECONDS", help=sweep)
+    add("--project", default="demo", help="project of the demo API key (default: demo)")
+    add("--quiet", action="store_true", help="no access log, functions log warnings only")
     args = parser.parse_args(argv)
     if args.ttl_sweep_seconds < 0:
         parser.error("--ttl-sweep-seconds: expected 0 (never) or a positive number of seconds")
@@ -92,12 +56,8 @@ def _configure_output(quiet: bool) -> None:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    log_format = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=log_format, datefmt="%H:%M:%S")
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "samtranslator", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if quiet:
@@ -105,7 +65,7 @@ def _configure_output(quiet: bool) -> None:
 
 
 class _Stop(Exception):
-    """Raised in the main thread by SIGINT/SIGTERM."""
+    """SIGINT or SIGTERM, raised in the main thread."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,15 +105,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from local.stack import LocalStack, Options  # noqa: PLC0415 (heavy: moto, boto3, samtranslator)
 
-    parameters = dict(item.split("=", 1) for item in args.parameter)
     options = Options(
         host=args.host,
         port=server.port,
         state_dir=args.state_dir,
         persist=args.persist,
-        moto_dynamodb=args.moto_dynamodb,
         project=args.project,
-        parameters=parameters,
+        parameters=dict(item.split("=", 1) for item in args.parameter),
         quiet=args.quiet,
         ttl_sweep_seconds=args.ttl_sweep_seconds,
     )
@@ -188,31 +146,31 @@ def banner(stack: LocalStack, seconds: float) -> str:
         if persist is not None
         else "in memory (gone at exit; --persist DIR keeps it)"
     )
-    lines = [
-        "",
-        f"Feedback service running at {url}  (ready in {seconds:.1f} s)",
-        "",
-        f"  Demo page:   {url}/",
-        f"  API docs:    {url}/v1/docs",
-        f"  Project:     {stack.options.project}",
-        f"  API key:     {key}",
-        f"  Credentials: {stack.credentials_path}  (AWS emulator {stack.moto_url}, {REGION})",
-        f"  Events:      make events   (SQS queues {EVENTS_QUEUE} and {SNS_QUEUE})",
-        f"  Data:        {data}",
-        "",
-        "Try it (paste into a shell):",
-        "",
-        f"export FEEDBACK_API_KEY={key}",
+    token = (
         f'TOKEN=$(curl -s -X POST {url}/v1/tokens -H "Authorization: Bearer $FEEDBACK_API_KEY" '
-        f"-H 'content-type: application/json' -d '{request_body}' | {extract})",
-        f'curl -s -X POST {url}/v1/feedback -H "X-Feedback-Token: $TOKEN" '
-        '-H \'content-type: application/json\' -d \'{"outcome": "positive", "comment": "spot on"}\'',
-        f'curl -s "{url}/v1/feedback?limit=5" -H "Authorization: Bearer $FEEDBACK_API_KEY"',
-        "",
-        "Ctrl-C stops it.",
-        "",
-    ]
-    return "\n".join(lines)
+        f"-H 'content-type: application/json' -d '{request_body}' | {extract})"
+    )
+    vote = """-H 'content-type: application/json' -d '{"outcome": "positive", "comment": "spot on"}'"""
+    return f"""
+Feedback service running at {url}  (ready in {seconds:.1f} s)
+
+  Demo page:   {url}/
+  API docs:    {url}/v1/docs
+  Project:     {stack.options.project}
+  API key:     {key}
+  Credentials: {stack.credentials_path}  (AWS emulator {stack.moto_url}, {REGION})
+  Events:      make events   (SQS queues {EVENTS_QUEUE} and {SNS_QUEUE})
+  Data:        {data}
+
+Try it (paste into a shell):
+
+export FEEDBACK_API_KEY={key}
+{token}
+curl -s -X POST {url}/v1/feedback -H "X-Feedback-Token: $TOKEN" {vote}
+curl -s "{url}/v1/feedback?limit=5" -H "Authorization: Bearer $FEEDBACK_API_KEY"
+
+Ctrl-C stops it.
+"""
 
 
 def curl_lines(text: str) -> list[str]:

@@ -1,11 +1,5 @@
-"""Deploys ``template.yaml`` into moto: the SAM transform, the code zips in S3, then moto's CloudFormation,
-with what moto lacks made up for by :mod:`local.emulation`. Used by the local stack (a moto server in
-this process) and by the tests (``mock_aws``)::
-
-    with mock_aws():
-        stack = deploy_stack(stack_name="feedback-it", parameters={"TimeIndexShards": "3"})
-        environment = stack.function_environment("SubmitFeedbackFunction")
-"""
+"""Deploys ``template.yaml`` into moto (a server in this process, or ``mock_aws``): the SAM transform, the
+code zips in S3, then moto's CloudFormation, with what moto lacks made up for by :mod:`local.emulation`."""
 
 from __future__ import annotations
 
@@ -21,14 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
-from local.emulation import (
-    EMULATED_TYPES,
-    EVENT_SOURCE_MAPPING,
-    HIDDEN_OUTPUT_PREFIX,
-    CreatedHook,
-    DeployError,
-    Deployment,
-)
+from local import emulation
 from local.template import ROOT, TEMPLATE_PATH, Template, load_template, parameter_values, text
 
 if TYPE_CHECKING:
@@ -61,10 +48,7 @@ def code_locations(template: Mapping[str, Any], base: Path = ROOT) -> dict[str, 
 
 def transform_template(template: Template, bucket: str, parameters: Mapping[str, Any]) -> Template:
     """The SAM template as plain CloudFormation, its code expected at ``s3://<bucket>/<logical id>.zip``.
-
-    Parameters reach the transform as CloudFormation passes them: a ``CommaDelimitedList`` as a list,
-    or SAM would make ``AllowOrigins: !Ref AllowedOrigins`` one comma-joined origin.
-    """
+    A ``CommaDelimitedList`` parameter is passed as a list, or SAM would make one comma-joined origin."""
     from samtranslator.translator.transform import transform  # type: ignore[import-untyped]  # noqa: PLC0415
 
     if not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
@@ -78,8 +62,7 @@ def transform_template(template: Template, bucket: str, parameters: Mapping[str,
 
 
 class _NoManagedPolicies:
-    """samtranslator's managed-policy loader without IAM (which it would call iam:ListPolicies for): the
-    template names managed policies by ARN, so no name needs looking up."""
+    """samtranslator's managed-policy loader without iam:ListPolicies: the template names policies by ARN."""
 
     def load(self) -> dict[str, str]:
         return {}
@@ -103,8 +86,7 @@ def zip_directory(path: Path) -> bytes:
 
 class Clients:
     """boto3 clients of the default session, all sent to ``endpoint_url`` (a moto server) when given,
-    whatever ``AWS_ENDPOINT_URL_<SERVICE>`` says: the deployment must reach moto's DynamoDB even when
-    the functions' DynamoDB is DynamoDB Local."""
+    whatever ``AWS_ENDPOINT_URL_<SERVICE>`` says (the functions' DynamoDB is DynamoDB Local)."""
 
     def __init__(self, *, endpoint_url: str | None = None) -> None:
         session = boto3.session.Session()
@@ -120,9 +102,7 @@ class Clients:
             "secretsmanager", endpoint_url=endpoint_url
         )
         self.sns: SNSClient = session.client("sns", endpoint_url=endpoint_url)
-        # No stubs for these two: boto3-stubs' extras in pyproject.toml do not include them.
-        self.apigatewayv2: Any = session.client("apigatewayv2", endpoint_url=endpoint_url)
-        self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint_url)
+        self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint_url)  # no stubs installed
 
 
 @dataclass
@@ -131,39 +111,29 @@ class Stack:
 
     name: str
     outputs: dict[str, str]
-    resources: dict[str, str]
-    """Physical id by logical id (the transformed template's, plus SAM ids such as CoreLayer)."""
-    template: Template = field(repr=False)
-    """The CloudFormation template that was deployed (after the SAM transform)."""
-    bucket: str
-    """The S3 bucket holding the code zips (``<logical id>.zip``)."""
-    emulated: dict[str, str]
-    """Logical ids of resources created through service APIs instead of moto's CloudFormation, with why."""
+    resources: dict[str, str]  # physical ids, also by SAM ids (CoreLayer)
+    template: Template = field(repr=False)  # after the SAM transform
+    bucket: str  # the code zips, ``<logical id>.zip``
+    emulated: dict[str, str]  # logical id -> why it was not created by moto's CloudFormation
     clients: Clients = field(repr=False)
-    code: dict[str, Path] = field(repr=False)
-    """Local code folder of each function and layer, by SAM logical id."""
+    code: dict[str, Path] = field(repr=False)  # code folder of each function and layer
     resolved: dict[str, dict[str, Any]] = field(repr=False)
-    """Properties of the emulated resources (and those moto ignores of the others), by logical id,
-    every intrinsic function resolved by moto's CloudFormation."""
+    """Properties of emulated resources (and those moto ignores of others), intrinsics resolved by moto."""
 
     def resources_of_type(self, resource_type: str) -> list[str]:
-        """Logical ids of the deployed template's resources of one type, in template order."""
         resources = self.template["Resources"].items()
         return [logical_id for logical_id, resource in resources if resource.get("Type") == resource_type]
 
     @property
     def event_source_mappings(self) -> dict[str, dict[str, Any]]:
-        """The resolved properties of the event source mappings, which moto lists but does not act on:
-        whoever plays Lambda's part (the local stack's pollers, or a test) reads them here."""
-        mappings = self.resources_of_type(EVENT_SOURCE_MAPPING)
+        """Resolved properties of the event source mappings, for whoever plays Lambda's part."""
+        mappings = self.resources_of_type(emulation.EVENT_SOURCE_MAPPING)
         return {logical_id: self.resolved.get(logical_id, {}) for logical_id in mappings}
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
-        """The function's environment variables, as Lambda stores them (all strings)."""
         return environment_of(self.function_configuration(logical_id))
 
     def function_configuration(self, logical_id: str) -> dict[str, Any]:
-        """Lambda's GetFunctionConfiguration answer for one of the template's functions."""
         return dict(self.clients.lambda_.get_function_configuration(FunctionName=self.resources[logical_id]))
 
 
@@ -179,15 +149,10 @@ def deploy_stack(
     parameters: Mapping[str, Any] | None = None,
     *,
     template_path: str | os.PathLike[str] = TEMPLATE_PATH,
-    on_created: CreatedHook | None = None,
+    on_created: emulation.CreatedHook | None = None,
 ) -> Stack:
-    """Deploys the template into moto (inside ``mock_aws()``, or with clients of a moto server).
-
-    ``parameters``: strings, or a list for a ``CommaDelimitedList``; the others keep their defaults.
-    ``on_created`` is called for each resource created through its service API before the stack and
-    may return a replacement (the local stack restores a persisted KMS key there, so that tokens
-    issued before a restart stay valid).
-    """
+    """Deploys the template into moto. ``parameters``: strings, or a list for a ``CommaDelimitedList``.
+    ``on_created`` may replace each resource created before the stack (a persisted KMS key, restored)."""
     clients = clients or Clients()
     parameters = dict(parameters or {})
     source = load_template(template_path)
@@ -198,7 +163,7 @@ def deploy_stack(
         clients.s3.put_object(Bucket=bucket, Key=f"{logical_id}.zip", Body=zip_directory(folder))
 
     transformed = transform_template(source, bucket, parameters)
-    deployment = Deployment(clients, stack_name, transformed, on_created)
+    deployment = emulation.Deployment(clients, stack_name, transformed, on_created)
     moto_template = deployment.prepare()
 
     cloudformation = clients.cloudformation
@@ -214,7 +179,7 @@ def deploy_stack(
     )
     description = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if description["StackStatus"] != "CREATE_COMPLETE":
-        raise DeployError(
+        raise emulation.DeployError(
             f"{stack_name}: {description['StackStatus']} {description.get('StackStatusReason', '')}"
         )
 
@@ -228,12 +193,15 @@ def deploy_stack(
     resources |= _sam_aliases(source, resources)
     return Stack(
         name=stack_name,
-        outputs={key: value for key, value in outputs.items() if not key.startswith(HIDDEN_OUTPUT_PREFIX)},
+        outputs={
+            key: value for key, value in outputs.items() if not key.startswith(emulation.HIDDEN_OUTPUT_PREFIX)
+        },
         resources=resources,
         template=transformed,
         bucket=bucket,
         emulated={
-            logical_id: EMULATED_TYPES[kind].reason for logical_id, kind in deployment.emulated.items()
+            logical_id: emulation.EMULATED_TYPES[kind].reason
+            for logical_id, kind in deployment.emulated.items()
         },
         clients=clients,
         code=code,

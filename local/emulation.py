@@ -1,11 +1,10 @@
 """What moto 5.2's CloudFormation lacks for the template, made up for with service API calls.
 
-A resource type moto cannot create faithfully (``EMULATED_TYPES``) is removed from the template. If
-its literal properties suffice it is created before the stack and references to it become literals;
-its properties, and the properties moto ignores of other types (``APPLIED_AFTERWARDS``), become
-hidden ``Fn::ToJsonString`` outputs, so that moto resolves their intrinsic functions like the rest
-of the template. After the stack they are applied, and kept in ``Stack.resolved``. A type in neither
-list and unknown to moto is an error, so a new resource is never silently dropped.
+A type moto cannot create faithfully (``EMULATED_TYPES``) is removed from the template; if its literal
+properties suffice it is created before the stack, and references to it become literals. Its properties,
+and those moto ignores of other types (``APPLIED_AFTERWARDS``), become hidden ``Fn::ToJsonString``
+outputs that moto resolves; after the stack they are applied, and kept in ``Stack.resolved``. A type in
+neither list and unknown to moto is an error, so a new resource is never silently dropped.
 
 Not reproduced, having no observable effect in moto (tests/infra checks the template for them):
 Lambda ``Architectures``, ``TracingConfig`` and ``LoggingConfig`` (dropped, and no moto API sets them),
@@ -238,17 +237,12 @@ def _configure_kms_key(deployment: Deployment, key: Physical, properties: Proper
         kms.update_key_description(KeyId=key.ref, Description=properties["Description"])
     if text(properties.get("EnableKeyRotation", False)) == "true":
         kms.enable_key_rotation(KeyId=key.ref)
-    if text(properties.get("Enabled", True)) == "false":
-        kms.disable_key(KeyId=key.ref)
 
 
 def _create_secret(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     secrets = deployment.clients.secretsmanager
-    generate = _literal(logical_id, properties, "GenerateSecretString")
-    if generate is not None:  # its options are GetRandomPassword's parameters
-        value = secrets.get_random_password(**generate)["RandomPassword"]
-    else:
-        value = _literal(logical_id, properties, "SecretString", "")
+    generate = _literal(logical_id, properties, "GenerateSecretString")  # GetRandomPassword's parameters
+    value = secrets.get_random_password(**generate)["RandomPassword"]
     name = _literal(logical_id, properties, "Name") or deployment.generated_name(logical_id)
     arn = secrets.create_secret(Name=name, SecretString=value)["ARN"]
     return Physical(ref=arn, attributes={"Id": arn})
@@ -273,77 +267,19 @@ def _create_layer(deployment: Deployment, logical_id: str, properties: Propertie
 
 
 def _create_http_api(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
-    if "Body" not in properties:
-        raise TemplateError(f"{logical_id}: only APIs defined by an OpenAPI Body (as SAM makes) are emulated")
-    api = deployment.clients.apigatewayv2.create_api(Name=deployment.stack_name, ProtocolType="HTTP")
-    endpoint = f"https://{api['ApiId']}.execute-api.{deployment.clients.region}.amazonaws.com"
-    return Physical(ref=api["ApiId"], attributes={"ApiId": api["ApiId"], "ApiEndpoint": endpoint})
-
-
-def _configure_http_api(deployment: Deployment, api: Physical, properties: Properties) -> None:
-    """Routes and integrations from the OpenAPI body, then the Lambda authorizers, route auth and CORS."""
-    client = deployment.clients.apigatewayv2
-    body: dict[str, Any] = properties["Body"]
-    client.reimport_api(ApiId=api.ref, Body=json.dumps(body))
-    authorizers: dict[str, str] = {}
-    for name, scheme in (body.get("components", {}).get("securitySchemes") or {}).items():
-        settings = scheme.get("x-amazon-apigateway-authorizer")
-        if not settings or settings.get("type") != "request":
-            raise TemplateError(f"{api.ref}: authorizer {name} is not a Lambda REQUEST authorizer")
-        identity = settings.get("identitySource", [])
-        authorizers[name] = client.create_authorizer(
-            ApiId=api.ref,
-            Name=name,
-            AuthorizerType="REQUEST",
-            AuthorizerUri=settings["authorizerUri"],
-            AuthorizerPayloadFormatVersion=settings.get("authorizerPayloadFormatVersion", "2.0"),
-            EnableSimpleResponses=bool(settings.get("enableSimpleResponses", False)),
-            AuthorizerResultTtlInSeconds=int(settings.get("authorizerResultTtlInSeconds", 0)),
-            IdentitySource=[identity] if isinstance(identity, str) else list(identity),
-        )["AuthorizerId"]
-    routes = {route["RouteKey"]: route["RouteId"] for route in client.get_routes(ApiId=api.ref)["Items"]}
-    for path, operations in (body.get("paths") or {}).items():
-        for method, operation in operations.items():
-            names = [name for requirement in operation.get("security", []) for name in requirement]
-            authorizer = next((authorizers[name] for name in names if name in authorizers), None)
-            if authorizer is not None:
-                route = routes[f"{method.upper()} {path}"]
-                client.update_route(
-                    ApiId=api.ref, RouteId=route, AuthorizationType="CUSTOM", AuthorizerId=authorizer
-                )
-    info = body.get("info", {})
-    update: dict[str, Any] = {"Name": str(info.get("title", deployment.stack_name))}
-    if "description" in info:
-        update["Description"] = info["description"]
-    if body.get("x-amazon-apigateway-cors"):  # the API's CORS keys, in camel case
-        cors = body["x-amazon-apigateway-cors"]
-        update["CorsConfiguration"] = {key[0].upper() + key[1:]: value for key, value in cors.items()}
-    client.update_api(ApiId=api.ref, **update)
-
-
-def _with_numbers(values: Properties, **kinds: Callable[[Any], Any]) -> dict[str, Any]:
-    """Numeric values as the API wants them (they may come from string parameters)."""
-    return {key: kinds[key](value) if key in kinds else value for key, value in values.items()}
-
-
-def _create_http_api_stage(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
-    options = {key: value for key, value in properties.items() if key not in ("ApiId", "StageName")}
-    if "DefaultRouteSettings" in options:
-        settings = options["DefaultRouteSettings"]
-        options["DefaultRouteSettings"] = _with_numbers(
-            settings, ThrottlingBurstLimit=int, ThrottlingRateLimit=float
-        )
-    stage = deployment.clients.apigatewayv2.create_stage(
-        ApiId=properties["ApiId"], StageName=properties["StageName"], **options
-    )
-    return Physical(ref=stage["StageName"])
+    """An id only: the local gateway serves the API from its resolved properties (``Stack.resolved``)."""
+    api_id = uuid.uuid4().hex[:10]
+    endpoint = f"https://{api_id}.execute-api.{deployment.clients.region}.amazonaws.com"
+    return Physical(ref=api_id, attributes={"ApiId": api_id, "ApiEndpoint": endpoint})
 
 
 def _create_alarm(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
-    """The alarm's properties are PutMetricAlarm's parameters."""
-    options = _with_numbers(
-        properties, Period=int, EvaluationPeriods=int, DatapointsToAlarm=int, Threshold=float
+    """The alarm's properties are PutMetricAlarm's parameters (numbers may come from string parameters)."""
+    numbers: dict[str, Callable[[Any], Any]] = dict.fromkeys(
+        ("Period", "EvaluationPeriods", "DatapointsToAlarm"), int
     )
+    numbers["Threshold"] = float
+    options = {key: numbers[key](value) if key in numbers else value for key, value in properties.items()}
     name = options.pop("AlarmName", None) or deployment.generated_name(logical_id)
     deployment.clients.cloudwatch.put_metric_alarm(AlarmName=name, **options)
     return Physical(ref=name)
@@ -395,13 +331,12 @@ EMULATED_TYPES: dict[str, Emulation] = {
         create=_create_layer,
     ),
     "AWS::ApiGatewayV2::Api": Emulation(
-        "not in moto's CloudFormation: CreateApi, then ReimportApi of the resolved OpenAPI body, "
-        "CreateAuthorizer, UpdateRoute and CORS",
+        "not in moto's CloudFormation; served by the local gateway from its resolved OpenAPI body",
         create=_create_http_api,
-        configure=_configure_http_api,
     ),
     "AWS::ApiGatewayV2::Stage": Emulation(
-        "not in moto's CloudFormation: CreateStage", create_after=_create_http_api_stage
+        "not in moto's CloudFormation; its resolved throttling is the local gateway's",
+        create_after=lambda deployment, logical_id, properties: Physical(ref=properties["StageName"]),
     ),
     "AWS::CloudWatch::Alarm": Emulation(
         "not in moto's CloudFormation: PutMetricAlarm", create_after=_create_alarm
@@ -422,13 +357,9 @@ APPLIED_AFTERWARDS: dict[str, dict[str, Callable[[Deployment, str, Any], None]]]
 
 
 def _detach_event_source_mapping(clients: Clients, mapping_id: str) -> None:
-    """Keeps a DynamoDB stream mapping listed in moto's Lambda, but unhooked from moto's table.
-
-    On every write moto invokes the mapped function (in Docker) and then *empties the stream shard*,
-    so no other reader would see a record; whoever reads ``Stack.event_source_mappings`` plays
-    Lambda's part instead. No API does this: the in-process backend is edited (``mock_aws`` or a
-    ``ThreadedMotoServer``).
-    """
+    """Keeps a stream mapping listed in moto's Lambda but unhooked from moto's table, which would invoke the
+    function (in Docker) and *empty the shard* on every write: whoever reads ``Stack.event_source_mappings``
+    plays Lambda's part. No API does this: moto's in-process backend is edited."""
     from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 (only with moto)
 
     mapping = clients.lambda_.get_event_source_mapping(UUID=mapping_id)

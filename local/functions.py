@@ -1,12 +1,9 @@
 """The template's Lambda functions, run in this process: their real handler modules, concurrently.
 
 Lambda runs one invocation at a time per execution environment, and the handlers rely on it (Powertools'
-resolver keeps ``current_event`` in module state). So each :class:`LocalFunction` keeps a pool of
-execution environments, each its own import of the handler file (every handler file is called
-``app.py``, so each import gets a module name of its own): concurrent invocations of one function run in
-different environments, and different functions never wait for each other. Each invocation sees the
-environment the template gives its function through ``feedback_core.settings.function_environment``
-(``os.environ`` holds only what every function shares).
+resolver keeps ``current_event`` in module state): each :class:`LocalFunction` keeps a pool of
+environments, each its own import of the handler file. Each invocation sees its function's own
+variables through ``feedback_core.settings.function_environment``.
 """
 
 from __future__ import annotations
@@ -30,8 +27,7 @@ from feedback_core.settings import function_environment
 log = logging.getLogger("local.functions")
 
 Handler = Callable[[Any, Any], Any]
-MAX_ENVIRONMENTS = 8
-"""Execution environments per function: invocations beyond this many at once wait for a free one."""
+MAX_ENVIRONMENTS = 8  # per function: invocations beyond this many at once wait for a free one
 
 
 class FunctionError(RuntimeError):
@@ -44,14 +40,12 @@ class Invocable(Protocol):
     @property
     def arn(self) -> str: ...
 
-    def invoke(self, event: Any) -> Any:
-        """The handler's result; raises :class:`FunctionError` if the handler raised."""
-        ...
+    def invoke(self, event: Any) -> Any: ...
 
 
 @dataclass
 class LambdaContext:
-    """The context object Lambda passes to a Python handler (the attributes Powertools and handlers read)."""
+    """What Lambda passes a Python handler as its context."""
 
     function_name: str
     function_version: str
@@ -70,13 +64,9 @@ class LambdaContext:
 
 def lambda_context(function_name: str = "test-function", timeout_seconds: int = 30) -> LambdaContext:
     """A context for a handler invoked outside a :class:`LocalFunction` (tests)."""
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
     return LocalFunction(
-        logical_id=function_name,
-        name=function_name,
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
-        code_dir=Path(),
-        handler="app.lambda_handler",
-        timeout=timeout_seconds,
+        function_name, function_name, arn, Path(), "app.lambda_handler", timeout_seconds
     ).context()
 
 
@@ -88,13 +78,11 @@ class LocalFunction:
     name: str
     arn: str
     code_dir: Path
-    handler: str
-    """``module.function`` as in the template's ``Handler`` (e.g. ``app.lambda_handler``)."""
+    handler: str  # ``module.function``, as in the template
     timeout: int = 3
     memory: int = 128
     log_group: str = ""
-    environment: dict[str, str] | None = None
-    """The function's variables (None: run with ``os.environ``, for hand-made test functions)."""
+    environment: dict[str, str] | None = None  # None: ``os.environ`` (hand-made test functions)
     max_environments: int = MAX_ENVIRONMENTS
     _idle: list[Handler] = field(default_factory=list, repr=False)
     _created: int = field(default=0, repr=False)
@@ -102,17 +90,11 @@ class LocalFunction:
 
     @classmethod
     def from_configuration(
-        cls,
-        logical_id: str,
-        code_dir: Path,
-        configuration: Mapping[str, Any],
-        environment: Mapping[str, str] | None = None,
+        cls, logical_id: str, code_dir: Path, configuration: Mapping[str, Any], environment: Mapping[str, str]
     ) -> LocalFunction:
-        """From Lambda's GetFunctionConfiguration answer and the function's code folder; ``environment``
-        replaces the configuration's variables (e.g. tables renamed to DynamoDB Local's)."""
+        """From GetFunctionConfiguration's answer, with the function's variables (tables renamed)."""
         logging_config = configuration.get("LoggingConfig") or {}
         name = str(configuration["FunctionName"])
-        variables = configuration.get("Environment", {}).get("Variables", {})
         return cls(
             logical_id=logical_id,
             name=name,
@@ -122,7 +104,7 @@ class LocalFunction:
             timeout=int(configuration.get("Timeout") or 3),
             memory=int(configuration.get("MemorySize") or 128),
             log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{name}"),
-            environment=dict(environment if environment is not None else variables),
+            environment=dict(environment),
         )
 
     def load(self) -> None:
@@ -146,8 +128,7 @@ class LocalFunction:
 
     @contextmanager
     def _environment(self) -> Iterator[Handler]:
-        """An idle execution environment (a new one while fewer than ``max_environments`` exist). A new
-        one is imported outside the lock, so invocations of the ready ones come and go meanwhile."""
+        """An idle execution environment, or a new one (imported outside the lock) while there may be more."""
         with self._available:
             while not self._idle and self._created >= self.max_environments:
                 self._available.wait()
@@ -183,11 +164,8 @@ class LocalFunction:
         )
 
     def invoke(self, event: Any) -> Any:
-        """Runs the handler on ``event`` and returns its result; :class:`FunctionError` if it raised.
-
-        The function's ``Timeout`` is given to the handler through the context but is not enforced
-        (a thread cannot be stopped); an invocation that overran it is logged.
-        """
+        """The handler's result, or :class:`FunctionError`. ``Timeout`` is in the context, but a thread
+        cannot be stopped: an overrun is only logged."""
         variables = nullcontext() if self.environment is None else function_environment(self.environment)
         with self._environment() as handler, variables:
             context = self.context()
@@ -209,7 +187,7 @@ class LocalFunction:
 
 
 def import_file(module_name: str, file: Path) -> ModuleType:
-    """Imports a source file as a module of the given name (every handler file is called app.py)."""
+    """A source file imported as the module ``module_name`` (every handler file is called app.py)."""
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {file}")

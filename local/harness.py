@@ -1,9 +1,7 @@
-"""The template in this process: deployed in the AWS emulator, its real functions, and the gateway's
-``handle`` serving its HTTP API without a socket (the local stack adds the server, pollers and sweeper)."""
+"""The template in this process: deployed in moto, its real functions, and the gateway serving its API."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -12,14 +10,12 @@ from local.cloud import Stack, deploy_stack, environment_of
 from local.functions import LocalFunction
 from local.gateway import ApiDefinition, Gateway, HttpRequest, HttpResponse
 
-log = logging.getLogger("local.harness")
-
 REGION = "us-east-1"
 
 
 class Harness:
-    """The deployed stack's functions and the gateway routing to them (once :meth:`serve_api` ran); with
-    ``table_names`` (logical id -> DynamoDB Local's table), the functions' environments name those tables."""
+    """The stack's functions and the gateway routing to them (after :meth:`serve_api`); ``table_names``
+    (logical id -> DynamoDB Local's table) replaces the tables in the functions' environments."""
 
     def __init__(
         self, stack: Stack, table_names: Mapping[str, str] | None = None, gateway: Gateway | None = None
@@ -31,10 +27,7 @@ class Harness:
         self.gateway = gateway if gateway is not None else Gateway()
         self.functions: dict[str, LocalFunction] = {}
         for logical_id in stack.resources_of_type("AWS::Lambda::Function"):
-            code = stack.code.get(logical_id)
-            if code is None:
-                log.warning("%s has no local code folder: not served", logical_id)
-                continue
+            code = stack.code[logical_id]
             configuration = stack.function_configuration(logical_id)
             function = LocalFunction.from_configuration(
                 logical_id,
@@ -46,12 +39,12 @@ class Harness:
             self.functions[logical_id] = function
 
     def shared_variables(self) -> dict[str, str]:
-        """The Powertools variables all functions share: process-wide, as Powertools reads ``os.environ``."""
+        """The Powertools variables all functions share (Powertools reads ``os.environ``)."""
         items = [set((function.environment or {}).items()) for function in self.functions.values()]
         return {name: value for name, value in set.intersection(*items) if name.startswith("POWERTOOLS_")}
 
     def serve_api(self) -> Harness:
-        """Gives the gateway the stack's HTTP API: its routes answer from then on."""
+        """The stack's API served by the gateway from then on."""
         by_arn = {function.arn: logical_id for logical_id, function in self.functions.items()}
         self.gateway.configure(api_definition(self.stack, by_arn), self.functions)
         return self
@@ -70,19 +63,14 @@ def in_process(stack_name: str, parameters: Mapping[str, Any] | None = None) -> 
 
 
 def api_definition(stack: Stack, functions_by_arn: Mapping[str, str]) -> ApiDefinition:
-    """The gateway's view of the stack's HTTP API (resolved OpenAPI body and ``$default`` stage);
-    ``functions_by_arn`` maps the functions' ARNs to their logical ids."""
-    apis = stack.resources_of_type("AWS::ApiGatewayV2::Api")
-    if not apis:
-        raise RuntimeError("the template has no HTTP API")
-    if len(apis) > 1:
-        log.warning("the template has %d HTTP APIs: serving %s only", len(apis), apis[0])
-    physical = stack.resources[apis[0]]
+    """The gateway's view of the stack's HTTP API (resolved OpenAPI body and ``$default`` stage)."""
+    (api,) = stack.resources_of_type("AWS::ApiGatewayV2::Api")  # the template has one
+    physical = stack.resources[api]
     stages = [stack.resolved.get(lid, {}) for lid in stack.resources_of_type("AWS::ApiGatewayV2::Stage")]
     stage = next((properties for properties in stages if properties.get("ApiId") == physical), None)
     account = next(iter(functions_by_arn), "arn:aws:lambda:us-east-1:123456789012:").split(":")[4]
     return ApiDefinition.from_openapi(
-        stack.resolved[apis[0]]["Body"],
+        stack.resolved[api]["Body"],
         functions_by_arn,
         api_id=physical,
         account_id=account,

@@ -1,27 +1,13 @@
-"""Lambda's part for the template's DynamoDB stream event source mappings: one poller per mapping.
+"""Lambda's part for the template's DynamoDB stream event source mappings: one poller per mapping, each
+with its own shard iterators, honouring the mapping's settings as deployed: ``BatchSize``,
+``MaximumBatchingWindowInSeconds``, ``ReportBatchItemFailures`` (an empty, null or unknown identifier
+fails the whole batch), ``BisectBatchOnFunctionError`` (a split is not a retry), ``MaximumRetryAttempts``,
+``MaximumRecordAgeInSeconds``, an SQS ``OnFailure`` destination (Lambda's invocation record) and
+``TumblingWindowInSeconds`` (windows aligned on the records' creation time, state carried between
+invocations, a final invocation with no records once a window ends).
 
-Each mapping has its own shard iterators (two functions consuming one stream read it independently,
-as Lambda does) and honours the mapping's settings as deployed:
-
-- ``BatchSize`` and ``MaximumBatchingWindowInSeconds``: a shard's batch is sent when it is full, or
-  when its oldest record has waited that long; records are polled four times a second;
-- ``FunctionResponseTypes: [ReportBatchItemFailures]``: the records before the lowest reported
-  sequence number are done, the batch is retried from it; an empty, null or unknown item identifier
-  fails the whole batch;
-- a function error retries the whole batch; with ``BisectBatchOnFunctionError`` the batch is split
-  in two first (a split does not count as a retry, as in Lambda);
-- ``MaximumRetryAttempts`` (-1: until the record is too old) and ``MaximumRecordAgeInSeconds``:
-  past them the batch is discarded and, with ``DestinationConfig.OnFailure``, Lambda's invocation
-  record (``DDBStreamBatchInfo`` with the shard and sequence range) goes to the SQS queue or SNS
-  topic, and the shard moves on: a poison record never blocks it;
-- ``TumblingWindowInSeconds``: the event carries ``shardId``, ``eventSourceARN``, ``window``,
-  ``state`` (what the function returned last in this window), ``isFinalInvokeForWindow`` and
-  ``isWindowTerminatedEarly``; a batch never spans two windows (windows are aligned on multiples of
-  the window length, by each record's ``ApproximateCreationDateTime``), and once a window has ended
-  the function gets a final invocation with no records.
-
-Not emulated: ``ParallelizationFactor`` (one batch per shard at a time), ``FilterCriteria``, retry
-back-off beyond a short doubling delay, and the parent-before-child order across resharding.
+Not emulated: ``StartingPosition: LATEST``, ``ParallelizationFactor``, ``FilterCriteria``, retry back-off
+beyond a short doubling delay, the parent-before-child order across resharding.
 """
 
 from __future__ import annotations
@@ -48,16 +34,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("local.pollers")
 
-POLL_INTERVAL_SECONDS = 0.25
-"""Lambda polls each shard of a DynamoDB stream four times a second."""
+POLL_INTERVAL_SECONDS = 0.25  # Lambda polls each shard of a DynamoDB stream four times a second
 SHARD_DISCOVERY_SECONDS = 1.0
-"""How often each poller looks for new shards (DescribeStream)."""
 MAX_BUFFERED_RECORDS = 10_000
 _RETRY_DELAY_SECONDS = (0.1, 0.2, 0.4, 0.8, 1.0)
 
-
 FailureSender = Callable[[str, dict[str, Any]], None]
-"""``(destination ARN, invocation record)``: delivers an OnFailure record (SQS queue or SNS topic)."""
+"""``(destination ARN, invocation record)``: delivers an OnFailure record."""
 
 
 @dataclass(frozen=True)
@@ -69,14 +52,12 @@ class MappingConfig:
     event_source_arn: str
     batch_size: int = 100
     batching_window_seconds: float = 0
-    starting_position: str = "TRIM_HORIZON"
     report_batch_item_failures: bool = False
     bisect_on_error: bool = False
     maximum_retry_attempts: int = -1
     maximum_record_age_seconds: int = -1
     tumbling_window_seconds: int = 0
     on_failure: str | None = None
-    enabled: bool = True
 
     @classmethod
     def from_properties(cls, logical_id: str, properties: Mapping[str, Any]) -> MappingConfig:
@@ -93,7 +74,6 @@ class MappingConfig:
             event_source_arn=str(properties["EventSourceArn"]),
             batch_size=number("BatchSize", 100),
             batching_window_seconds=float(number("MaximumBatchingWindowInSeconds", 0)),
-            starting_position=str(properties.get("StartingPosition") or "TRIM_HORIZON"),
             report_batch_item_failures="ReportBatchItemFailures"
             in (properties.get("FunctionResponseTypes") or []),
             bisect_on_error=str(properties.get("BisectBatchOnFunctionError", False)).lower() == "true",
@@ -101,15 +81,13 @@ class MappingConfig:
             maximum_record_age_seconds=number("MaximumRecordAgeInSeconds", -1),
             tumbling_window_seconds=number("TumblingWindowInSeconds", 0),
             on_failure=str(on_failure) if on_failure else None,
-            enabled=str(properties.get("Enabled", True)).lower() != "false",
         )
 
 
 @dataclass
 class _Buffered:
     record: dict[str, Any]
-    received: float
-    """When the poller got it (monotonic)."""
+    received: float  # monotonic
 
     @property
     def sequence(self) -> str:
@@ -126,23 +104,12 @@ class _Buffered:
 class _Shard:
     shard_id: str
     buffer: deque[_Buffered] = field(default_factory=deque)
-    segments: deque[int] = field(default_factory=deque)
-    """Pending batch sizes after bisections (the halves still to send)."""
-    attempts: int = 0
-    """Consecutive failed invocations of the batch starting at the buffer's head."""
+    segments: deque[int] = field(default_factory=deque)  # the halves still to send after bisections
+    attempts: int = 0  # consecutive failed invocations of the batch at the buffer's head
     retry_at: float = 0.0
     checkpoint: str | None = None
     window_start: int | None = None
     window_state: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Counters:
-    """What a poller did (for tests and the shutdown log)."""
-
-    invocations: int = 0
-    records_done: int = 0
-    failures_sent: int = 0
 
 
 class StreamPoller(PeriodicWorker):
@@ -162,37 +129,26 @@ class StreamPoller(PeriodicWorker):
         poll_interval: float = POLL_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``stream_arn`` overrides the mapping's ARN (the same table's stream in DynamoDB Local);
-        ``checkpoints`` resume shards after a sequence number; ``on_checkpoint(mapping, shard, seq)``
-        is told whenever a shard's records up to ``seq`` are done; ``swept`` (the TTL sweeper's
-        deletions) marks their REMOVE records with DynamoDB's TTL ``userIdentity`` as they are read."""
+        """``stream_arn`` overrides the mapping's (DynamoDB Local's stream of the same table);
+        ``checkpoints`` resume shards after a sequence number, ``on_checkpoint(mapping, shard, seq)`` hears
+        of each shard's progress; ``swept`` stamps the TTL sweeper's REMOVE records as DynamoDB would."""
         self.config = config
         self.function = function
         self.stream_arn = stream_arn or config.event_source_arn
-        self.reader = StreamReader(
-            streams,
-            self.stream_arn,
-            starting_position=config.starting_position,
-            start_after=dict(checkpoints or {}),
-            rediscover_seconds=SHARD_DISCOVERY_SECONDS,
-        )
+        self.reader = StreamReader(streams, self.stream_arn, dict(checkpoints or {}), SHARD_DISCOVERY_SECONDS)
         self.send_failure = send_failure
         self.on_checkpoint = on_checkpoint
         self.swept = swept
-        self.counters = Counters()
+        self.records_done = 0
         self._clock = clock
         self._shards: dict[str, _Shard] = {}
         super().__init__(f"poller-{config.logical_id}", poll_interval, immediately=True)
-
-    # -- one round
 
     def tick(self) -> None:
         self.poll_once()
 
     def poll_once(self) -> None:
         """Reads new records, then sends each shard the batches that are due."""
-        if not self.config.enabled:
-            return
         buffered = sum(len(shard.buffer) for shard in self._shards.values())
         if buffered < MAX_BUFFERED_RECORDS:
             now = self._clock()
@@ -235,7 +191,6 @@ class StreamPoller(PeriodicWorker):
         event: dict[str, Any] = {"Records": [item.record for item in batch]}
         if config.tumbling_window_seconds:
             event = self._window_event(shard, event["Records"], final=False)
-        self.counters.invocations += 1
         try:
             result = self.function.invoke(event)
         except FunctionError:
@@ -276,41 +231,28 @@ class StreamPoller(PeriodicWorker):
         return min(indexes)
 
     def _failed(self, shard: _Shard, batch: list[_Buffered], *, function_error: bool) -> None:
-        config = self.config
         shard.attempts += 1
         retries = shard.attempts - 1
-        if config.maximum_retry_attempts >= 0 and retries >= config.maximum_retry_attempts:
+        if 0 <= self.config.maximum_retry_attempts <= retries:
             self._discard(shard, batch, "RetryAttemptsExhausted", function_error=function_error)
-            return
-        if self._too_old(batch[0]):
+        elif self._too_old(batch[0]):
             self._discard(shard, batch, "RecordAgeExceeded", function_error=function_error)
-            return
-        delay = _RETRY_DELAY_SECONDS[min(retries, len(_RETRY_DELAY_SECONDS) - 1)]
-        shard.retry_at = self._clock() + delay
-        log.warning(
-            "%s: batch from %s failed (attempt %d); retrying",
-            config.logical_id,
-            batch[0].sequence,
-            shard.attempts,
-        )
+        else:
+            shard.retry_at = self._clock() + _RETRY_DELAY_SECONDS[min(retries, len(_RETRY_DELAY_SECONDS) - 1)]
+            log.warning("%s: batch from %s failed (attempt %d)", self.name, batch[0].sequence, shard.attempts)
 
     def _discard(
         self, shard: _Shard, batch: list[_Buffered], condition: str, *, function_error: bool
     ) -> None:
         """Skips the batch; sends Lambda's invocation record to the OnFailure destination."""
-        config = self.config
-        record = self.failure_record(shard.shard_id, batch, condition, function_error, shard.attempts or 1)
         log.error(
-            "%s: discarding %d record(s) %s..%s (%s)",
-            config.logical_id,
-            len(batch),
-            batch[0].sequence,
-            batch[-1].sequence,
-            condition,
+            "%s: %d record(s) from %s discarded (%s)", self.name, len(batch), batch[0].sequence, condition
         )
-        if config.on_failure and self.send_failure is not None:
-            self.send_failure(config.on_failure, record)
-            self.counters.failures_sent += 1
+        if self.config.on_failure and self.send_failure is not None:
+            record = self.failure_record(
+                shard.shard_id, batch, condition, function_error, shard.attempts or 1
+            )
+            self.send_failure(self.config.on_failure, record)
         self._done(shard, len(batch), discarded=True)
 
     def _done(
@@ -322,7 +264,7 @@ class StreamPoller(PeriodicWorker):
         if last is not None:
             shard.checkpoint = last.sequence
             if not discarded:
-                self.counters.records_done += count
+                self.records_done += count
             if self.on_checkpoint is not None:
                 self.on_checkpoint(self.config.logical_id, shard.shard_id, last.sequence)
         shard.attempts = 0
@@ -362,8 +304,6 @@ class StreamPoller(PeriodicWorker):
         age = self.config.maximum_record_age_seconds
         return age >= 0 and time.time() - item.created > age
 
-    # -- tumbling windows
-
     def _window_of(self, item: _Buffered) -> int:
         length = self.config.tumbling_window_seconds
         return int(item.created // length) * length
@@ -391,7 +331,6 @@ class StreamPoller(PeriodicWorker):
     def _final_invoke(self, shard: _Shard) -> bool:
         """The window's last invocation (no records); then the next window starts with an empty state."""
         event = self._window_event(shard, [], final=True)
-        self.counters.invocations += 1
         try:
             self.function.invoke(event)
         except FunctionError:
@@ -399,8 +338,6 @@ class StreamPoller(PeriodicWorker):
         shard.window_start = None
         shard.window_state = {}
         return True
-
-    # -- inspection
 
     def checkpoints(self) -> dict[str, str]:
         """The last sequence number done per shard."""
@@ -414,22 +351,14 @@ def _iso(epoch: float, *, milliseconds: bool = False) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def sqs_or_sns_sender(sqs: Any, sns: Any) -> FailureSender:
-    """Delivers OnFailure records as Lambda does: an SQS message, or an SNS notification."""
+def sqs_sender(sqs: Any) -> FailureSender:
+    """Delivers OnFailure records to an SQS queue, as Lambda does."""
     urls: dict[str, str] = {}
 
     def send(destination: str, record: dict[str, Any]) -> None:
-        body = json.dumps(record)
-        parts = destination.split(":")
-        if parts[2] == "sqs":
-            if destination not in urls:
-                urls[destination] = sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])[
-                    "QueueUrl"
-                ]
-            sqs.send_message(QueueUrl=urls[destination], MessageBody=body)
-        elif parts[2] == "sns":
-            sns.publish(TopicArn=destination, Message=body)
-        else:
-            log.error("OnFailure destination %s is not emulated (SQS and SNS are)", destination)
+        _, _, _, _, account, name = destination.split(":")
+        if destination not in urls:
+            urls[destination] = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        sqs.send_message(QueueUrl=urls[destination], MessageBody=json.dumps(record))
 
     return send

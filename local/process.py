@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from local.net import free_port
+from local.ddblocal import free_port
 from local.template import ROOT
 
 STARTUP_TIMEOUT = 60.0
@@ -49,19 +49,14 @@ class LocalProcess:
     def start(self) -> LocalProcess:
         """Starts it and waits for a healthy ``/v1/health``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PORT"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PORT"}
         started = time.monotonic()
         with (
             (self.log_dir / "stdout.log").open("wb") as stdout,
             (self.log_dir / "stderr.log").open("wb") as stderr,
         ):
             self.process = subprocess.Popen(  # noqa: S603 (our own command)
-                self.command,
-                cwd=ROOT,
-                stdout=stdout,
-                stderr=stderr,
-                stdin=subprocess.DEVNULL,
-                env=environment,
+                self.command, cwd=ROOT, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env
             )
         while time.monotonic() - started < STARTUP_TIMEOUT:
             if self.process.poll() is not None:

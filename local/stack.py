@@ -1,10 +1,7 @@
 """The whole service on one machine (``make run``): a moto server, the template deployed into it, its
-tables in DynamoDB Local (in memory, or in ``--persist DIR``; moto's with ``--moto-dynamodb``), the
-:class:`~local.harness.Harness` served over HTTP, the stream pollers, the TTL sweeper, the event taps
-and ``<state dir>/credentials.json``.
-
-The process environment holds only what every function shares (emulator endpoints, dummy credentials,
-region, Powertools' settings); each function runs with its own deployed environment (see the harness).
+tables in DynamoDB Local (in memory, or in ``--persist DIR``), the :class:`~local.harness.Harness` served
+over HTTP, the stream pollers, the TTL sweeper, the event taps and ``<state dir>/credentials.json``.
+``os.environ`` holds only what every function shares; each function runs with its own environment.
 """
 
 from __future__ import annotations
@@ -17,24 +14,22 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from local.cloud import Clients, Stack, deploy_stack
+from local.ddblocal import DynamoDBLocal, ensure_installed
 from local.demo import demo_page
 from local.gateway import GatewayServer
 from local.harness import REGION, Harness
-from local.persist import checkpoint_saver, restoring
-from local.pollers import MappingConfig, StreamPoller, sqs_or_sns_sender
-from local.state import PersistentState
-from local.taps import TapTrimmer, create_event_taps, write_credentials
+from local.pollers import MappingConfig, StreamPoller, sqs_sender
+from local.state import PersistentState, checkpoint_saver, restoring, write_private_json
+from local.tables import create_tables_from_template
+from local.taps import TapTrimmer, create_event_taps
 from local.template import TEMPLATE_PATH, load_template
-from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, ttl_tables
-
-if TYPE_CHECKING:
-    from local.ddblocal import DynamoDBLocal
+from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, table_of_stream, ttl_tables
 
 log = logging.getLogger("local.stack")
 
@@ -51,15 +46,12 @@ class Options:
     port: int = 3000
     state_dir: Path = Path(".local")
     persist: Path | None = None
-    moto_dynamodb: bool = False
-    """DynamoDB in moto instead of DynamoDB Local (no Java needed; several times slower, and in memory)."""
     stack_name: str = "feedback-local"
     project: str = "demo"
     parameters: dict[str, str] = field(default_factory=dict)
     template: Path = TEMPLATE_PATH
     quiet: bool = False
-    ttl_sweep_seconds: float = DEFAULT_SWEEP_SECONDS
-    """How often expired items are deleted as DynamoDB's TTL would (0: never)."""
+    ttl_sweep_seconds: float = DEFAULT_SWEEP_SECONDS  # 0: never
 
 
 class LocalStack:
@@ -73,14 +65,12 @@ class LocalStack:
         self.ddb: DynamoDBLocal | None = None
         self.harness: Harness | None = None
         self.pollers: list[StreamPoller] = []
-        self.swept = SweptItems()
-        """The TTL sweeper's deletions, whose REMOVE records the pollers stamp as DynamoDB's."""
+        self.swept = SweptItems()  # the TTL sweeper's deletions, stamped on REMOVE records by the pollers
         self.ttl_sweeper: TtlSweeper | None = None
         self.tap_trimmer: TapTrimmer | None = None
         self.state: PersistentState | None = None
         self.api_key = ""
-        self.taps: dict[str, str] = {}
-        """The event taps' bus, topic and queues, as written to credentials.json."""
+        self.taps: dict[str, str] = {}  # as written to credentials.json
 
     @property
     def endpoint(self) -> str:
@@ -93,12 +83,6 @@ class LocalStack:
     def credentials_path(self) -> Path:
         return self.options.state_dir / "credentials.json"
 
-    @property
-    def dynamodb_url(self) -> str:
-        return self.ddb.endpoint_url if self.ddb is not None else self.moto_url
-
-    # ----------------------------------------------------------------------------------- start
-
     def start(self) -> None:
         options = self.options
         self._base_environment()
@@ -107,22 +91,29 @@ class LocalStack:
         if options.persist is not None:
             options.persist.mkdir(parents=True, exist_ok=True)
             self.state = PersistentState.load(options.persist, options.stack_name)
-            stack = self._deploy_beside_dynamodb_local(options.persist / "dynamodb")
-        elif options.moto_dynamodb:
-            stack = self._deploy()
-        else:
-            stack = self._deploy_beside_dynamodb_local(None)
-        harness = self.harness = Harness(stack, self._table_names(stack), self.server.gateway)
-        self._process_environment(harness)
+        stack, ddb = self._deploy_beside_dynamodb_local()
+        tables = create_tables_from_template(
+            ddb.client(),
+            options.template,
+            prefix=options.stack_name,
+            parameters=self.parameters,
+            exist_ok=True,
+        )
+        harness = self.harness = Harness(stack, tables, self.server.gateway)
+        self._process_environment(harness, ddb.endpoint_url)
         self.taps = create_event_taps(stack, self._client("sqs"), self._client("events"), self._client("sns"))
         self.tap_trimmer = TapTrimmer([self.taps["events_queue_url"], self.taps["sns_queue_url"]])
         self.tap_trimmer.start()
         self.api_key = self._demo_key(harness.table_names["ApiKeysTable"])
-        self._start_pollers(harness)
-        self._start_ttl_sweeper(harness)
+        self._start_pollers(harness, ddb)
+        # Built even when disabled (0 s), so that a test can sweep when it chooses.
+        dynamodb = self._client("dynamodb", ddb.endpoint_url)
+        ttl = ttl_tables(stack, tables)
+        self.ttl_sweeper = TtlSweeper(dynamodb, ttl, self.swept, interval=options.ttl_sweep_seconds)
+        self.ttl_sweeper.start()
         if self.state is not None:
             self.state.save()
-        self._write_credentials(harness)
+        self._write_credentials(harness, ddb.endpoint_url)
         self.server.gateway.add_local_route("GET", "/", demo_page(self.server.gateway.handle, self.api_key))
         harness.serve_api()  # last: /v1/health answers 200 once everything is ready
 
@@ -155,7 +146,7 @@ class LocalStack:
         if declared is not None:
             given = parameters.get("AllowedOrigins", declared.get("Default", ""))
             origins = [
-                o.strip() for o in (given if isinstance(given, list) else str(given).split(",")) if o.strip()
+                o.strip() for o in (given if isinstance(given, list) else given.split(",")) if o.strip()
             ]
             port = self.server.port
             for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", self.endpoint):
@@ -164,50 +155,34 @@ class LocalStack:
             parameters["AllowedOrigins"] = origins
         return parameters
 
-    def _deploy(self) -> Stack:
-        started = time.monotonic()
-        stack = deploy_stack(
-            Clients(endpoint_url=self.moto_url),
-            stack_name=self.options.stack_name,
-            parameters=self.parameters,
-            template_path=self.options.template,
-            on_created=restoring(self.state) if self.state is not None else None,
+    def _deploy_beside_dynamodb_local(self) -> tuple[Stack, DynamoDBLocal]:
+        """DynamoDB Local (Java; in memory unless --persist) starts while the stack deploys."""
+        started, directory = (
+            time.monotonic(),
+            self.options.persist / "dynamodb" if self.options.persist else None,
         )
-        log.info("stack %s created in %.1f s", stack.name, time.monotonic() - started)
-        return stack
-
-    def _deploy_beside_dynamodb_local(self, directory: Path | None) -> Stack:
-        """DynamoDB Local (in memory without a ``directory``) starts (Java) while the stack deploys."""
-        from local.ddblocal import DynamoDBLocal, ensure_installed  # noqa: PLC0415
-
         with ThreadPoolExecutor(1, thread_name_prefix="deploy") as pool:
-            deployed = pool.submit(self._deploy)
-            self.ddb = DynamoDBLocal(db_path=directory, jar=ensure_installed()).start()
-            log.info("DynamoDB Local on %s (data %s)", self.ddb.endpoint_url, directory or "in memory")
-            return deployed.result()
+            deployed = pool.submit(
+                deploy_stack,
+                Clients(endpoint_url=self.moto_url),
+                stack_name=self.options.stack_name,
+                parameters=self.parameters,
+                template_path=self.options.template,
+                on_created=restoring(self.state) if self.state is not None else None,
+            )
+            ddb = self.ddb = DynamoDBLocal(db_path=directory, jar=ensure_installed()).start()
+            log.info("DynamoDB Local on %s (data %s)", ddb.endpoint_url, directory or "in memory")
+            stack = deployed.result()
+        log.info("stack %s created in %.1f s", stack.name, time.monotonic() - started)
+        return stack, ddb
 
-    def _table_names(self, stack: Stack) -> dict[str, str]:
-        """With DynamoDB Local, its tables (created from the template when absent) replace moto's."""
-        if self.ddb is None:
-            return {}
-        from local.tables import create_tables_from_template  # noqa: PLC0415
-
-        return create_tables_from_template(
-            self.ddb.client(),
-            self.options.template,
-            prefix=self.options.stack_name,
-            parameters=self.parameters,
-            exist_ok=True,
-        )
-
-    def _process_environment(self, harness: Harness) -> None:
+    def _process_environment(self, harness: Harness, dynamodb_url: str) -> None:
         environment = harness.shared_variables()
         environment["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
         if self.options.quiet:
             environment |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-        if self.ddb is not None:
-            environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.ddb.endpoint_url
-            environment["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = self.ddb.endpoint_url
+        for service in ("DYNAMODB", "DYNAMODB_STREAMS"):
+            environment[f"AWS_ENDPOINT_URL_{service}"] = dynamodb_url
         os.environ.update(environment)
 
         from feedback_core import services  # noqa: PLC0415 (clients are built from this environment)
@@ -232,24 +207,20 @@ class LocalStack:
             self.state.api_keys[project] = secret
         return secret
 
-    def _start_pollers(self, harness: Harness) -> None:
-        sender = sqs_or_sns_sender(self._client("sqs"), self._client("sns"))
+    def _start_pollers(self, harness: Harness, ddb: DynamoDBLocal) -> None:
+        sender = sqs_sender(self._client("sqs"))
         functions = {key: f for f in harness.functions.values() for key in (f.name, f.arn)}
-        streams = self._client("dynamodbstreams", self.dynamodb_url)
+        streams = self._client("dynamodbstreams", ddb.endpoint_url)
         for logical_id, properties in harness.stack.event_source_mappings.items():
             config = MappingConfig.from_properties(logical_id, properties)
-            function = functions.get(config.function_name)
-            if function is None:
-                log.warning("%s: function %s is not loaded: not polled", logical_id, config.function_name)
-                continue
-            if ":dynamodb:" not in config.event_source_arn:
-                log.warning("%s: only DynamoDB stream sources are polled", logical_id)
-                continue
-            stream_arn = self._stream_arn(harness, config.event_source_arn)
-            state = self.state
+            # The functions' table is DynamoDB Local's: its stream replaces moto's.
+            table = table_of_stream(config.event_source_arn)
+            table_id = next(lid for lid, name in harness.stack.resources.items() if name == table)
+            description = ddb.client().describe_table(TableName=harness.table_names[table_id])["Table"]
+            stream_arn, state = str(description["LatestStreamArn"]), self.state
             poller = StreamPoller(
                 config,
-                function,
+                functions[config.function_name],
                 streams,
                 stream_arn=stream_arn,
                 send_failure=sender,
@@ -260,28 +231,7 @@ class LocalStack:
             poller.start()
             self.pollers.append(poller)
 
-    def _start_ttl_sweeper(self, harness: Harness) -> None:
-        """Built even when disabled (0 s), so that a test can sweep when it chooses."""
-        tables = ttl_tables(harness.stack, harness.table_names)
-        interval = self.options.ttl_sweep_seconds
-        self.ttl_sweeper = TtlSweeper(
-            self._client("dynamodb", self.dynamodb_url), tables, self.swept, interval=interval
-        )
-        self.ttl_sweeper.start()
-        if interval > 0 and tables:
-            names = ", ".join(f"{table.name}.{table.ttl_attribute}" for table in tables)
-            log.info("TTL sweeper: every %g s on %s", interval, names)
-
-    def _stream_arn(self, harness: Harness, moto_arn: str) -> str:
-        """The stream the functions' table really has (DynamoDB Local's with --persist)."""
-        if self.ddb is None:
-            return moto_arn
-        table = moto_arn.split(":table/", 1)[1].split("/stream/", 1)[0]
-        logical_id = next(lid for lid, name in harness.stack.resources.items() if name == table)
-        description = self.ddb.client().describe_table(TableName=harness.table_names[logical_id])["Table"]
-        return str(description["LatestStreamArn"])
-
-    def _write_credentials(self, harness: Harness) -> None:
+    def _write_credentials(self, harness: Harness, dynamodb_url: str) -> None:
         stack, tables = harness.stack, harness.table_names
         document = {
             "endpoint": self.endpoint,
@@ -291,7 +241,7 @@ class LocalStack:
             "aws_region": REGION,
             "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            "dynamodb_endpoint_url": self.dynamodb_url,
+            "dynamodb_endpoint_url": dynamodb_url,
             "stack_name": stack.name,
             "feedback_table": tables.get("FeedbackTable", ""),
             "api_keys_table": tables.get("ApiKeysTable", ""),
@@ -307,30 +257,23 @@ class LocalStack:
             "persist": str(self.options.persist) if self.options.persist is not None else None,
             "pid": os.getpid(),
         }
-        write_credentials(self.credentials_path, document)
-
-    # ------------------------------------------------------------------------------------ stop
+        write_private_json(self.credentials_path, document)
 
     def stop(self) -> None:
-        """Stops the gateway, the sweeper, the pollers, moto and DynamoDB Local (each even if one fails)."""
-        steps: list[tuple[str, Callable[[], object]]] = [
+        """Stops every part that started, each even if another fails."""
+        workers = [worker for worker in (self.ttl_sweeper, self.tap_trimmer, *self.pollers) if worker]
+        steps: list[tuple[str, Callable[[], object] | None]] = [
             ("gateway", self.server.shutdown),
             ("gateway socket", self.server.server_close),
+            *((worker.name, worker.stop) for worker in workers),
+            ("state", self.state.save if self.state else None),
+            ("moto", self.moto.stop if self.moto else None),
+            ("DynamoDB Local", self.ddb.stop if self.ddb else None),
         ]
-        if self.ttl_sweeper is not None:
-            steps.append(("TTL sweeper", self.ttl_sweeper.stop))
-        if self.tap_trimmer is not None:
-            steps.append(("tap trimmer", self.tap_trimmer.stop))
-        steps += [("poller", poller.stop) for poller in self.pollers]
-        if self.state is not None:
-            steps.append(("state", self.state.save))
-        if self.moto is not None:
-            steps.append(("moto", self.moto.stop))
-        if self.ddb is not None:
-            steps.append(("DynamoDB Local", self.ddb.stop))
         for name, step in steps:
             try:
-                step()
+                if step is not None:
+                    step()
             except Exception:
                 log.exception("stopping %s failed", name)
         self.moto = self.ddb = None

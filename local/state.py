@@ -1,18 +1,9 @@
-"""What ``--persist DIR`` keeps besides the DynamoDB tables, so a restart serves the same data the same way.
-
-DynamoDB Local keeps the tables (feedback, API keys, stats, and the stream) in ``DIR/dynamodb``. The
-other services are moto's and start empty each time, so ``DIR/local-state.json`` (mode 0600) keeps:
-
-- the KMS keys' ids and key material: the token signing key comes back with the same id (the tokens'
-  ``kid``) and the same private key, so tokens issued before the restart still verify;
-- the secrets' values (the cursor secret: a ``next_cursor`` from before the restart still works);
-- the demo API key (only its SHA-256 is in the ApiKeys table): the printed key stays valid;
-- each stream poller's last processed sequence number per shard, so a restart does not deliver old
-  changes again.
-
-Putting a key back under its old id needs moto's in-process KMS backend: moto has no API to import
-an asymmetric private key or choose a key id. These are throwaway keys of a local emulator; the file
-is readable by its owner only.
+"""What ``--persist DIR`` keeps besides the tables (DynamoDB Local's, in ``DIR/dynamodb``), so a restart
+serves the same data the same way. moto's services start empty each time, so ``DIR/local-state.json``
+(mode 0600) keeps the KMS keys' ids and material (tokens issued before a restart still verify), the
+secrets' values (cursors stay valid), the demo API key, and each poller's checkpoints (no old change is
+delivered again). A key comes back under its old id through moto's in-process KMS backend: moto has no
+API to import an asymmetric private key or choose a key id.
 """
 
 from __future__ import annotations
@@ -22,11 +13,22 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
+
+from local.emulation import CreatedHook, Physical
+
+if TYPE_CHECKING:
+    from local.cloud import Clients
 
 log = logging.getLogger("local.state")
 
@@ -34,12 +36,21 @@ STATE_FILE = "local-state.json"
 _VERSION = 1
 
 
+def write_private_json(path: Path, document: dict[str, Any]) -> None:
+    """Readable by the owner only (it holds keys), and replaced whole (a reader never sees half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+    temporary.replace(path)
+
+
 @dataclass
 class SavedKey:
     key_id: str
     key_spec: str
-    key_material: str
-    """base64 of moto's symmetric key material."""
+    key_material: str  # base64 of moto's symmetric key material
     private_key_pem: str | None = None
 
 
@@ -51,8 +62,7 @@ class PersistentState:
     stack_name: str = ""
     kms_keys: dict[str, SavedKey] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
-    api_keys: dict[str, str] = field(default_factory=dict)
-    """project -> API key secret."""
+    api_keys: dict[str, str] = field(default_factory=dict)  # project -> API key secret
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     """mapping logical id -> {"stream_arn": ..., "shards": {shard id: sequence number}}."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -76,19 +86,10 @@ class PersistentState:
     def save(self) -> None:
         with self._lock:
             data = {
-                "version": _VERSION,
-                "stack_name": self.stack_name,
-                "kms_keys": {name: key.__dict__ for name, key in self.kms_keys.items()},
-                "secrets": self.secrets,
-                "api_keys": self.api_keys,
-                "checkpoints": self.checkpoints,
+                name: getattr(self, name) for name in ("stack_name", "secrets", "api_keys", "checkpoints")
             }
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(".tmp")
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=2)
-            temporary.replace(self.path)
+            kms_keys = {name: key.__dict__ for name, key in self.kms_keys.items()}
+            write_private_json(self.path, {"version": _VERSION, **data, "kms_keys": kms_keys})
 
     def record_checkpoint(self, mapping: str, stream_arn: str, shard_id: str, sequence: str) -> None:
         with self._lock:
@@ -101,9 +102,6 @@ class PersistentState:
     def checkpoints_for(self, mapping: str, stream_arn: str) -> dict[str, str]:
         entry = self.checkpoints.get(mapping) or {}
         return dict(entry.get("shards") or {}) if entry.get("stream_arn") == stream_arn else {}
-
-
-# ------------------------------------------------------------------------------------- moto's KMS
 
 
 def _kms_backend(arn: str) -> tuple[Any, str]:
@@ -119,21 +117,8 @@ def export_kms_key(arn: str) -> SavedKey:
     backend, key_id = _kms_backend(arn)
     key = backend.keys[key_id]
     private = getattr(getattr(key, "private_key", None), "private_key", None)
-    pem = (
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        if private is not None
-        else None
-    )
-    return SavedKey(
-        key_id=key_id,
-        key_spec=str(key.key_spec),
-        key_material=base64.b64encode(key.key_material).decode(),
-        private_key_pem=pem,
-    )
+    pem = private and private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    return SavedKey(key_id, str(key.key_spec), base64.b64encode(key.key_material).decode(), pem)
 
 
 def restore_kms_key(arn: str, saved: SavedKey) -> str:
@@ -146,9 +131,47 @@ def restore_kms_key(arn: str, saved: SavedKey) -> str:
         raise ValueError(f"key {saved.key_id} exists already")
     key.key_material = base64.b64decode(saved.key_material)
     if saved.private_key_pem is not None and getattr(key, "private_key", None) is not None:
-        key.private_key.private_key = serialization.load_pem_private_key(saved.private_key_pem.encode(), None)
+        key.private_key.private_key = load_pem_private_key(saved.private_key_pem.encode(), None)
     del backend.keys[new_id]
     key.id = saved.key_id
     key.arn = arn.replace(new_id, saved.key_id)
     backend.keys[saved.key_id] = key
     return str(key.arn)
+
+
+def restoring(state: PersistentState) -> CreatedHook:
+    """A deploy hook: KMS keys come back with their saved id and material, secrets with their value."""
+
+    def on_created(clients: Clients, logical_id: str, kind: str, physical: Physical) -> Physical | None:
+        if kind == "AWS::KMS::Key":
+            arn = physical.attributes["Arn"]
+            saved = state.kms_keys.get(logical_id)
+            if saved is not None:
+                try:
+                    arn = restore_kms_key(arn, saved)
+                    log.info("%s restored as %s", logical_id, saved.key_id)
+                except (ValueError, KeyError) as exc:
+                    log.warning("%s not restored (%s): tokens issued before do not verify", logical_id, exc)
+            key = export_kms_key(arn)
+            state.kms_keys[logical_id] = key
+            return Physical(ref=key.key_id, attributes={"Arn": arn, "KeyId": key.key_id})
+        if kind == "AWS::SecretsManager::Secret":
+            saved_value = state.secrets.get(logical_id)
+            if saved_value is not None:
+                clients.secretsmanager.put_secret_value(SecretId=physical.ref, SecretString=saved_value)
+            else:
+                value = clients.secretsmanager.get_secret_value(SecretId=physical.ref)["SecretString"]
+                state.secrets[logical_id] = value
+        return None
+
+    return on_created
+
+
+def checkpoint_saver(state: PersistentState, stream_arn: str) -> Callable[[str, str, str], None]:
+    """A poller's checkpoints, saved as they come (a restart resumes after the last one)."""
+
+    def saved(mapping: str, shard_id: str, sequence: str) -> None:
+        state.record_checkpoint(mapping, stream_arn, shard_id, sequence)
+        state.save()
+
+    return saved

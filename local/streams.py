@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 # GetShardIterator/GetRecords errors after which a shard is read again from a known position.
 _POSITION_LOST = {"ExpiredIteratorException", "TrimmedDataAccessException"}
+_NO_RESUMING = {*_POSITION_LOST, "ValidationException"}  # the checkpoint is not usable: start over
 
 
 def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
@@ -32,26 +33,19 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
 
 @dataclass
 class StreamReader:
-    """Follows every shard of one stream from its start (TRIM_HORIZON), remembering positions.
-
-    ``starting_position`` LATEST starts the shards that exist at the first poll at their end (shards
-    found later are read from their start, as Lambda does); ``start_after`` resumes shards after a
-    sequence number (a checkpoint kept across restarts). A shard whose position was lost (iterator
-    expired, records trimmed) is read again after the last record returned, else from its start.
-    """
+    """Follows every shard of one stream from its start (TRIM_HORIZON), or after the sequence number
+    ``start_after`` gives it (a checkpoint). A shard whose position was lost (iterator expired, records
+    trimmed) is read again after the last record returned, else from its start."""
 
     client: DynamoDBStreamsClient
     stream_arn: str
-    starting_position: str = "TRIM_HORIZON"
     start_after: dict[str, str] = field(default_factory=dict)
-    rediscover_seconds: float = 0.0
-    """How often DescribeStream looks for new shards (0: at every poll)."""
+    rediscover_seconds: float = 0.0  # how often DescribeStream looks for new shards (0: every poll)
     _iterators: dict[str, str | None] = field(default_factory=dict)
     _discovered_at: float | None = None
     _last_seen: dict[str, str] = field(default_factory=dict)
-    _polled: bool = False
 
-    def _iterator(self, shard_id: str, after: str | None, kind: str) -> str | None:
+    def _iterator(self, shard_id: str, after: str | None) -> str | None:
         if after is not None:
             try:
                 return self.client.get_shard_iterator(
@@ -61,25 +55,18 @@ class StreamReader:
                     SequenceNumber=after,
                 ).get("ShardIterator")
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") not in _POSITION_LOST | {
-                    "ValidationException"
-                }:
+                if error.response.get("Error", {}).get("Code") not in _NO_RESUMING:
                     raise
         return self.client.get_shard_iterator(
-            StreamArn=self.stream_arn,
-            ShardId=shard_id,
-            ShardIteratorType=kind,  # type: ignore[arg-type]
+            StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
         ).get("ShardIterator")
 
     def _discover(self) -> None:
         description = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        first = not self._polled
         for shard in description.get("Shards", []):
-            shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                kind = self.starting_position if first else "TRIM_HORIZON"
-                self._iterators[shard_id] = self._iterator(shard_id, self.start_after.get(shard_id), kind)
-        self._polled = True
+            if shard["ShardId"] not in self._iterators:
+                shard_id = shard["ShardId"]
+                self._iterators[shard_id] = self._iterator(shard_id, self.start_after.get(shard_id))
 
     def poll(self, limit: int = 1000) -> dict[str, list[dict[str, Any]]]:
         """New records per shard since the last poll, in Lambda's record shape."""
@@ -97,7 +84,7 @@ class StreamReader:
                 if error.response.get("Error", {}).get("Code") not in _POSITION_LOST:
                     raise
                 after = self._last_seen.get(shard_id) or self.start_after.get(shard_id)
-                self._iterators[shard_id] = self._iterator(shard_id, after, "TRIM_HORIZON")
+                self._iterators[shard_id] = self._iterator(shard_id, after)
                 continue
             self._iterators[shard_id] = response.get("NextShardIterator")
             records = [lambda_record(dict(record), self.stream_arn) for record in response.get("Records", [])]
@@ -105,8 +92,3 @@ class StreamReader:
                 self._last_seen[shard_id] = str(records[-1]["dynamodb"]["SequenceNumber"])
                 found[shard_id] = records
         return found
-
-    @property
-    def shards(self) -> list[str]:
-        """Shards found so far (open or closed)."""
-        return list(self._iterators)

@@ -1,5 +1,5 @@
-"""The template's ``AWS::DynamoDB::Table`` resources created from their own properties in any DynamoDB
-(DynamoDB Local, or moto in tests), so the key schema, indexes, stream and TTL are those that deploy."""
+"""The template's tables created from their own properties in any DynamoDB (DynamoDB Local, or moto in
+tests), so the key schema, indexes, stream and TTL are those that deploy."""
 
 from __future__ import annotations
 
@@ -17,25 +17,14 @@ if TYPE_CHECKING:
 
 TABLE_TYPE = "AWS::DynamoDB::Table"
 
-# Table properties not passed to CreateTable, each with why. Any other untranslated property is an
-# error, so a new one is never silently lost. (DynamoDB Local accepts several of them but emulates none.)
+# Table properties of the template not passed to CreateTable, each with why. Any other untranslated
+# property is an error, so a new one is never silently lost.
 IGNORED_TABLE_PROPERTIES: dict[str, str] = {
     "TableName": "replaced by <prefix>-<LogicalId>, so that tests and stacks can share one database",
     "PointInTimeRecoverySpecification": "UpdateContinuousBackups is unknown to DynamoDB Local",
     "SSESpecification": "no encryption at rest in DynamoDB Local (and its key is a resource of the stack)",
     "DeletionProtectionEnabled": "tests delete their tables",
-    "Tags": "no effect on data semantics",
-    "ContributorInsightsSpecification": "a CloudWatch feature, not emulated",
-    "KinesisStreamSpecification": "Kinesis destination not emulated (the DynamoDB stream is kept)",
-    "TableClass": "pricing only",
-    "OnDemandThroughput": "throttling limits only",
-    "WarmThroughput": "throttling limits only",
-    "ResourcePolicy": "IAM: DynamoDB Local does not authorize requests",
-    "ImportSourceSpecification": "S3 import not emulated",
 }
-IGNORED_INDEX_PROPERTIES = frozenset(
-    {"ContributorInsightsSpecification", "OnDemandThroughput", "WarmThroughput"}
-)
 _TRANSLATED = {
     "KeySchema",
     "AttributeDefinitions",
@@ -120,7 +109,7 @@ def table_request(logical_id: str, properties: Mapping[str, Any], table_name: st
 
 def _index(index: Mapping[str, Any], *, provisioned: bool) -> dict[str, Any]:
     unknown = set(index) - {"IndexName", "KeySchema", "Projection", "ProvisionedThroughput"}
-    if unknown - IGNORED_INDEX_PROPERTIES:
+    if unknown:
         raise TemplateError(f"index {index.get('IndexName')}: unsupported properties {sorted(unknown)}")
     result = {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
     if provisioned and "ProvisionedThroughput" in index:

@@ -1,12 +1,9 @@
-"""What the local stack gives its users beside the API: the event taps (queues receiving every event of the
-bus and every message of the topic, read by ``make events``) and ``credentials.json``."""
+"""The event taps: queues receiving every event of the bus and every message of the topic (make events)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from local.cloud import Stack
@@ -56,18 +53,13 @@ MAX_UNREAD_TAP_MESSAGES = 100
 
 
 class TapTrimmer(PeriodicWorker):
-    """Keeps each tap queue to its newest :data:`MAX_UNREAD_TAP_MESSAGES` unread messages.
-
-    moto's SendMessage computes the queue's attributes over every message it holds, so a tap nobody reads
-    would make each event delivery of the stack slower as it grows (SQS's own bound, the retention period,
-    moto applies only when someone receives). The queues are trimmed in moto's in-process backend, which
-    the local stack runs.
-    """
+    """Keeps each tap queue to its newest :data:`MAX_UNREAD_TAP_MESSAGES` unread messages, in moto's
+    in-process backend: moto's SendMessage takes time linear in the queue's length (and applies the
+    retention period only when someone receives), so an unread tap would slow every event delivery."""
 
     def __init__(self, queue_urls: list[str], interval: float = 1.0) -> None:
         super().__init__("tap-trimmer", interval)
-        self.queues = [url.rsplit("/", 2)[-2:] for url in queue_urls if url]
-        """(account, queue name) of each tap."""
+        self.queues = [url.rsplit("/", 2)[-2:] for url in queue_urls if url]  # (account, name)
         self.dropped = 0
 
     def tick(self) -> None:
@@ -83,14 +75,3 @@ class TapTrimmer(PeriodicWorker):
                 if not self.dropped:
                     log.info("%s keeps its newest %d unread events", name, MAX_UNREAD_TAP_MESSAGES)
                 self.dropped += excess
-
-
-def write_credentials(path: Path, document: dict[str, Any]) -> None:
-    """Readable by the owner only (it holds an API key), and replaced whole (a reader never sees half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    temporary.replace(path)

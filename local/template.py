@@ -111,10 +111,6 @@ class Resolver:
                 return left == right
             if function == "Fn::Not":
                 return not self.evaluate(args[0])
-            if function == "Fn::And":
-                return all(self.evaluate(arg) for arg in args)
-            if function == "Fn::Or":
-                return any(self.evaluate(arg) for arg in args)
         raise TemplateError(f"cannot evaluate condition {expression!r}")
 
     def resolve(self, value: Any) -> Any:

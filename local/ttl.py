@@ -1,18 +1,11 @@
-"""DynamoDB's Time to Live, played locally: moto and DynamoDB Local store the TTL setting but never expire.
+"""DynamoDB's Time to Live, played locally (moto and DynamoDB Local store the setting but never expire):
+:class:`TtlSweeper` deletes the items of the template's TTL tables whose TTL attribute (a Number) is in
+the past, each with a conditional ``DeleteItem`` (an item changed since the scan is kept).
 
-:class:`TtlSweeper` scans every table whose template resource has an enabled
-``TimeToLiveSpecification`` and deletes the items whose TTL attribute (a Number, epoch seconds) is in
-the past, each with a conditional ``DeleteItem`` (``<ttl attribute> < now``), so an item changed since
-the scan (its expiry moved on) is not deleted.
-
-DynamoDB marks the stream record of a TTL deletion with ``userIdentity`` ``{"type": "Service",
-"principalId": "dynamodb.amazonaws.com"}``
-(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html); a
-client cannot set it on its own deletes. So the sweeper and the stream pollers cooperate through
-:class:`SweptItems`: the sweeper records the key and the old image (``ReturnValues=ALL_OLD``) of each
-item it deleted, and a poller stamps the identity on the REMOVE record of that very key and image,
-before the batch reaches the function. A REMOVE made by anyone else (a user's retract, an admin's
-delete) matches no recorded deletion and keeps no identity.
+DynamoDB marks the stream record of a TTL deletion with ``userIdentity`` (:data:`TTL_IDENTITY`), which a
+client cannot set. So the sweeper records the key and old image of each item it deleted in
+:class:`SweptItems`, and a poller stamps the identity on the REMOVE record of that key and image before
+the batch reaches the function; anyone else's REMOVE matches no deletion and keeps no identity.
 """
 
 from __future__ import annotations
@@ -35,29 +28,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("local.ttl")
 
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-"""The ``userIdentity`` of a stream record written by a TTL deletion."""
 DEFAULT_SWEEP_SECONDS = 60.0
-MAX_REMEMBERED_REMOVALS = 100_000
-"""Stamped REMOVE records remembered for the other pollers of the same stream (a bound on memory)."""
+MAX_REMEMBERED_REMOVALS = 100_000  # stamped REMOVE records, for the other pollers of the same stream
 MAX_PENDING_PER_TABLE = 100_000
 
 
 @dataclass(frozen=True)
 class TtlTable:
-    """A table the sweeper expires items of."""
-
     logical_id: str
     name: str
     key_attributes: tuple[str, ...]
     ttl_attribute: str
-    has_stream: bool
-    """Only a table with a stream needs its deletions recorded for the pollers."""
+    has_stream: bool  # only then are its deletions recorded for the pollers
 
 
 def ttl_tables(stack: Stack, table_names: Mapping[str, str]) -> list[TtlTable]:
-    """The stack's tables with TTL enabled in the template; ``table_names`` maps logical ids to the names
-    the functions use (moto's, or DynamoDB Local's with ``--persist``)."""
+    """The stack's tables with TTL enabled in the template, by the names the functions use."""
     tables = []
     for logical_id in stack.resources_of_type("AWS::DynamoDB::Table"):
         properties = stack.template["Resources"][logical_id].get("Properties") or {}
@@ -79,8 +67,7 @@ def ttl_tables(stack: Stack, table_names: Mapping[str, str]) -> list[TtlTable]:
 
 
 def _plain(image: Mapping[str, Any]) -> dict[str, Any]:
-    """An item in DynamoDB JSON as Python values, so equal items compare equal however numbers are
-    spelled (``"1"`` and ``"1.0"``)."""
+    """An item as Python values: equal items compare equal however numbers are spelled (``1``, ``1.0``)."""
     from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415 (`python -m local --help` stays light)
 
     deserializer = TypeDeserializer()
@@ -92,25 +79,15 @@ def table_of_stream(stream_arn: str) -> str:
     return stream_arn.split(":table/", 1)[-1].split("/stream/", 1)[0]
 
 
-@dataclass
-class _Deletion:
-    key: dict[str, Any]
-    old_image: dict[str, Any]
-
-
 class SweptItems:
-    """What the sweeper deleted, shared with the pollers that stamp the matching REMOVE records.
-
-    The sweeper holds :meth:`deleting` from before its ``DeleteItem`` until it has recorded the
-    deletion, and :meth:`stamp` takes the same lock: a poller that has read the REMOVE record (so the
-    delete happened) waits for the record of it. Each deletion is matched by one REMOVE record only (the
-    first with its key and old image: a stream keeps a key's changes in order); the record's sequence
-    number is then remembered, so the other mappings reading the same stream stamp it too.
-    """
+    """What the sweeper deleted, for the pollers to stamp. The sweeper holds :meth:`deleting` from its
+    ``DeleteItem`` until the deletion is recorded, and :meth:`stamp` takes the same lock, so a poller that
+    read the REMOVE waits for its record. A deletion matches the first REMOVE of its key and old image;
+    that record's sequence number is remembered, so the other mappings of the stream stamp it too."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[str, list[_Deletion]] = {}
+        self._pending: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # (key, old image)
         self._stamped: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     @contextmanager
@@ -119,11 +96,11 @@ class SweptItems:
             yield
 
     def record(self, table: str, key: Mapping[str, Any], old_image: Mapping[str, Any]) -> None:
-        """Called with :meth:`deleting` held."""
+        """With :meth:`deleting` held."""
         pending = self._pending.setdefault(table, [])
         if len(pending) >= MAX_PENDING_PER_TABLE:
             pending.pop(0)
-        pending.append(_Deletion(_plain(key), _plain(old_image)))
+        pending.append((_plain(key), _plain(old_image)))
 
     def pending(self, table: str) -> int:
         """Deletions of this table no REMOVE record has matched yet."""
@@ -131,8 +108,7 @@ class SweptItems:
             return len(self._pending.get(table, []))
 
     def stamp(self, stream_arn: str, records: Sequence[dict[str, Any]]) -> int:
-        """Sets DynamoDB's TTL ``userIdentity`` on the REMOVE records of swept items (Lambda-shaped
-        records, edited in place); returns how many were stamped."""
+        """Sets :data:`TTL_IDENTITY` on the REMOVE records of swept items, in place; returns how many."""
         if not any(record.get("eventName") == "REMOVE" for record in records):
             return 0  # no need to wait for a sweep in progress
         table = table_of_stream(stream_arn)
@@ -143,9 +119,9 @@ class SweptItems:
                     continue
                 change = record.get("dynamodb") or {}
                 remembered = (table, str(change.get("SequenceNumber")))
-                if remembered not in self._stamped and not self._match(table, change):
-                    continue
                 if remembered not in self._stamped:
+                    if not self._match(table, change):
+                        continue
                     self._stamped[remembered] = None
                     while len(self._stamped) > MAX_REMEMBERED_REMOVALS:
                         self._stamped.popitem(last=False)
@@ -157,17 +133,15 @@ class SweptItems:
         pending = self._pending.get(table)
         if not pending or not change.get("Keys") or not change.get("OldImage"):
             return False
-        key, old_image = _plain(change["Keys"]), _plain(change["OldImage"])
-        for index, deletion in enumerate(pending):
-            if deletion.key == key and deletion.old_image == old_image:
-                del pending[index]
-                return True
+        deletion = (_plain(change["Keys"]), _plain(change["OldImage"]))
+        if deletion in pending:
+            pending.remove(deletion)  # the first one: a stream keeps a key's changes in order
+            return True
         return False
 
 
 class TtlSweeper(PeriodicWorker):
-    """Deletes expired items of the TTL tables every ``interval`` seconds (in a thread, :meth:`start`),
-    or once with :meth:`sweep_once`."""
+    """Deletes the TTL tables' expired items every ``interval`` seconds (:meth:`start`), or once."""
 
     def __init__(
         self,
@@ -178,13 +152,11 @@ class TtlSweeper(PeriodicWorker):
         interval: float = DEFAULT_SWEEP_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``clock`` gives the epoch seconds compared with the TTL attribute (a test moves it on)."""
         self.client = client
         self.tables = list(tables)
         self.swept = swept
         self.clock = clock
         self.deleted = 0
-        """Items deleted since the start (for tests and the log)."""
         super().__init__("ttl-sweeper", interval if self.tables else 0)
 
     def tick(self) -> None:

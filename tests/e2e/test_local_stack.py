@@ -440,34 +440,3 @@ def test_persist_keeps_data_key_and_tokens_across_a_restart(tmp_path: Path) -> N
         assert "run=persisted-run user=dana outcome=negative" in seen_text
         assert "event_type:Retracted" in seen_text
         assert second.terminate() == 0, second.output()
-
-
-# ---------------------------------------------------------------------------------- --moto-dynamodb
-
-
-def test_moto_dynamodb_serves_the_same_lifecycle(tmp_path: Path) -> None:
-    """Without Java: moto's DynamoDB and its stream drive the same events and stats."""
-    with running(tmp_path, "moto", "--moto-dynamodb") as stack, httpx.Client(base_url=stack.endpoint) as api:
-        credentials = stack.credentials()
-        assert credentials["dynamodb_endpoint_url"] == credentials["aws_endpoint_url"]
-        headers = {"Authorization": f"Bearer {credentials['api_key']}"}
-        token = issue_token(api, headers, run_id="moto-run", user_id="erin", agent="moto-agent")
-        vote = {"outcome": "positive"}
-        submitted = api.post("/v1/feedback", headers={"X-Feedback-Token": token}, json=vote)
-        assert submitted.status_code == 201, submitted.text
-
-        events = EventLog(credentials)
-        events.wait_for(
-            lambda log: (
-                any(e["detail"]["run_id"] == "moto-run" for e in log.envelopes("bus"))
-                and any(e["detail"]["run_id"] == "moto-run" for e in log.envelopes("sns"))
-            )
-        )
-
-        def counted() -> bool:
-            params = {"agent": "moto-agent", "granularity": "total"}
-            response = api.get("/v1/stats", headers=headers, params=params)
-            assert response.status_code == 200, response.text
-            return bool(response.json()["total"]["positive"] == 1)
-
-        wait_until(counted)

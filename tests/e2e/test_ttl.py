@@ -1,5 +1,5 @@
 """TTL locally: with ``--ttl-sweep-seconds 1``, a record whose ``expires_at`` has passed is deleted as
-DynamoDB's TTL would, and subscribers see ``Feedback Expired`` (moto, and DynamoDB Local with --persist)."""
+DynamoDB's TTL would, and subscribers see ``Feedback Expired`` (DynamoDB Local, with --persist)."""
 
 from __future__ import annotations
 
@@ -28,14 +28,11 @@ def expired_event(log: EventLog, source: str, run_id: str) -> dict[str, Any] | N
     )
 
 
-@pytest.mark.parametrize("storage", ["moto", "dynamodb-local"])
-def test_an_expired_record_is_swept_and_published_as_expired(tmp_path: Path, storage: str) -> None:
-    options = ["--moto-dynamodb"]
-    if storage == "dynamodb-local":
-        if os.environ.get(SKIP_DDBLOCAL_ENV) == "1":
-            pytest.skip(f"{SKIP_DDBLOCAL_ENV}=1: DynamoDB Local is skipped on request")
-        options = ["--persist", str(tmp_path / "data")]
-    with running(tmp_path, storage, "--ttl-sweep-seconds", "1", *options) as stack:
+def test_an_expired_record_is_swept_and_published_as_expired(tmp_path: Path) -> None:
+    if os.environ.get(SKIP_DDBLOCAL_ENV) == "1":
+        pytest.skip(f"{SKIP_DDBLOCAL_ENV}=1: DynamoDB Local is skipped on request")
+    options = ["--persist", str(tmp_path / "data")]
+    with running(tmp_path, "dynamodb-local", "--ttl-sweep-seconds", "1", *options) as stack:
         credentials = stack.credentials()
         run_id = f"ttl-{uuid.uuid4().hex[:8]}"
         with httpx.Client(base_url=stack.endpoint, timeout=15) as api:
@@ -50,7 +47,7 @@ def test_an_expired_record_is_swept_and_published_as_expired(tmp_path: Path, sto
             assert submitted.status_code == 201, submitted.text
 
             # What DynamoDB's TTL would find once the retention has passed: expires_at in the past.
-            # The tables are in moto, or in DynamoDB Local with --persist.
+            # The tables are in DynamoDB Local.
             tables = {**credentials, "aws_endpoint_url": credentials["dynamodb_endpoint_url"]}
             dynamodb = emulator_client(tables, "dynamodb")
             dynamodb.update_item(

@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from local.cloud import Stack, deploy_stack
 from local.emulation import EMULATED_TYPES
+from local.harness import api_definition
 
 STACK_NAME = "feedback-harness"
 PARAMETERS = {"TimeIndexShards": "3", "MaxUpdatesPerRecord": "7", "RetentionDays": "30"}
@@ -237,34 +238,32 @@ def test_functions_share_the_layer_and_ship_their_folder(stack: Stack) -> None:
 
 
 def test_http_api_routes_and_authorizer(stack: Stack) -> None:
-    client = boto3.client("apigatewayv2")
     api_id = stack.resources["FeedbackApi"]
     assert stack.outputs["ApiUrl"] == f"https://{api_id}.execute-api.us-east-1.amazonaws.com"
-    routes = {route["RouteKey"]: route for route in client.get_routes(ApiId=api_id)["Items"]}
+    by_arn = {stack.function_configuration(lid)["FunctionArn"]: lid for lid in ENVIRONMENTS}
+    api = api_definition(stack, by_arn)  # integrations other than Lambda proxy, format 2.0, are refused
+    routes = {route.key: route for route in api.routes}
     assert set(routes) == set(ROUTES)
 
-    authorizer_ids = {route["AuthorizerId"] for route in routes.values() if route.get("AuthorizerId")}
-    assert len(authorizer_ids) == 1
-    authorizer = client.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_ids.pop())
-    assert authorizer["AuthorizerType"] == "REQUEST"
-    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
-    assert authorizer["EnableSimpleResponses"] is True
-    assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
-    assert authorizer["AuthorizerResultTtlInSeconds"] == 60
-    assert f"function:{stack.resources['AuthorizerFunction']}/" in authorizer["AuthorizerUri"]
+    assert list(api.authorizers) == ["ApiKeyAuthorizer"]
+    authorizer = api.authorizers["ApiKeyAuthorizer"]  # a Lambda REQUEST authorizer, or refused
+    body = stack.resolved["FeedbackApi"]["Body"]
+    settings = body["components"]["securitySchemes"]["ApiKeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert (settings["authorizerPayloadFormatVersion"], settings["enableSimpleResponses"]) == ("2.0", True)
+    assert authorizer.identity_sources == ("$request.header.Authorization",)
+    assert authorizer.ttl_seconds == 60
+    assert authorizer.function == "AuthorizerFunction"
 
     for key, (function, auth) in ROUTES.items():
-        route = routes[key]
-        assert (route.get("AuthorizationType") == "CUSTOM") == (auth == API_KEY), key
-        integration_id = route["Target"].removeprefix("integrations/")
-        integration = client.get_integration(ApiId=api_id, IntegrationId=integration_id)
-        assert f"function:{stack.resources[function]}/" in integration["IntegrationUri"], key
-        assert integration["PayloadFormatVersion"] == "2.0"
+        assert (routes[key].authorizer is not None) == (auth == API_KEY), key
+        assert routes[key].function == function, key
 
-    api = client.get_api(ApiId=api_id)
-    assert api["CorsConfiguration"]["AllowOrigins"] == ["http://localhost:3000", "http://127.0.0.1:3000"]
-    stage = client.get_stage(ApiId=api_id, StageName="$default")
-    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 200
+    assert api.cors is not None
+    assert api.cors.allow_origins == ("http://localhost:3000", "http://127.0.0.1:3000")
+    assert api.throttle is not None
+    assert api.throttle.burst == 200
+    (stage,) = [stack.resolved[lid] for lid in stack.resources_of_type("AWS::ApiGatewayV2::Stage")]
+    assert stage["StageName"] == "$default"
     log_group = stack.resources["ApiAccessLogGroup"]
     assert stage["AccessLogSettings"]["DestinationArn"].endswith(f":log-group:{log_group}")
     assert json.loads(stage["AccessLogSettings"]["Format"])["status"] == "$context.status"

@@ -46,18 +46,8 @@ def gateway(template_api: ApiDefinition) -> GatewayUnderTest:
         for route in template_api.routes
     }
     for authorizer in template_api.authorizers.values():
-        functions[authorizer.function] = FakeFunction(
-            authorizer.function,
-            {
-                "isAuthorized": True,
-                "context": {
-                    "authenticated": True,
-                    "project": "demo",
-                    "scopes": "feedback:read",
-                    "key_id": "k1",
-                },
-            },
-        )
+        answer = {"isAuthorized": True, "context": AUTHORIZER_CONTEXT}
+        functions[authorizer.function] = FakeFunction(authorizer.function, answer)
     under_test = Gateway(clock=lambda: clock[0])
     under_test.configure(template_api, functions)
     return GatewayUnderTest(under_test, functions, clock)

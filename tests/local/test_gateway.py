@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import base64
 import calendar
+import copy
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.functions import LocalFunction
-from local.gateway import (
-    ApiDefinition,
-    CorsConfig,
-    Gateway,
-    HttpRequest,
-    HttpResponse,
-    InvalidResponse,
-    RequestFacts,
-    Route,
-    build_event,
-    translate_response,
-)
+from local.gateway import ApiDefinition, Gateway, HttpRequest, HttpResponse
+from local.gateway.payload import InvalidResponse, RequestFacts, build_event, translate_response
+from local.gateway.routes import ApiDefinitionError, CorsConfig, Route
+from local.harness import Harness
 from tests.local.fakes import FakeFunction, GatewayUnderTest
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -215,16 +207,27 @@ def test_literal_routes_win_over_path_variables() -> None:
     routes = (
         Route("GET", "/items/{id}", "ById"),
         Route("GET", "/items/special", "Special"),
-        Route("ANY", "/items/special", "AnySpecial"),
-        Route("GET", "/items/{proxy+}", "Greedy"),
-        Route("ANY", "$default", "Default"),
     )
     api = ApiDefinition("a", "1", "us-east-1", tuple(sorted(routes, key=lambda r: r.rank)), {})
     assert api.find_route("GET", "/items/special") == (routes[1], {})
-    assert api.find_route("POST", "/items/special") == (routes[2], {})
     assert api.find_route("GET", "/items/7") == (routes[0], {"id": "7"})
-    assert api.find_route("GET", "/items/a/b") == (routes[3], {"proxy": "a/b"})
-    assert api.find_route("DELETE", "/elsewhere") == (routes[4], {})
+    assert api.find_route("GET", "/items/a/b") is None
+    assert api.find_route("POST", "/items/special") is None
+
+
+ANY = "x-amazon-apigateway-any-method"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [(ANY, "/items"), ("get", "/items/{proxy+}"), (ANY, "/$default")]
+)
+def test_routes_the_template_does_not_use_are_refused(template: Harness, method: str, path: str) -> None:
+    """ANY, greedy and $default routes are not emulated: an API with one is refused when read."""
+    body = copy.deepcopy(template.stack.resolved["FeedbackApi"]["Body"])
+    body["paths"][path] = {method: next(iter(body["paths"]["/v1/health"].values()))}
+    by_arn = {function.arn: logical_id for logical_id, function in template.functions.items()}
+    with pytest.raises(ApiDefinitionError, match="not emulated"):
+        ApiDefinition.from_openapi(body, by_arn, api_id="a", account_id="123456789012", region="us-east-1")
 
 
 # ------------------------------------------------------------------------------------- responses
@@ -383,8 +386,7 @@ def test_authorizer_settings_come_from_the_template(template_api: ApiDefinition)
     authorizer = template_api.authorizers["ApiKeyAuthorizer"]
     assert authorizer.function == "AuthorizerFunction"
     assert authorizer.identity_sources == ("$request.header.Authorization",)
-    assert authorizer.ttl_seconds == 60
-    assert authorizer.simple_responses is True
+    assert authorizer.ttl_seconds == 60  # and simple responses, or the definition would be refused
     public = {route.key for route in template_api.routes if route.authorizer is None}
     assert public == {
         "POST /v1/feedback",
@@ -451,40 +453,14 @@ def test_denials_are_cached_too(gateway: GatewayUnderTest) -> None:
     assert len(authorizer.events) == 1
 
 
-def test_iam_policy_answers(template_api: ApiDefinition) -> None:
-    api = replace(
-        template_api,
-        authorizers={
-            name: replace(config, simple_responses=False, ttl_seconds=0)
-            for name, config in template_api.authorizers.items()
-        },
-    )
-    functions: dict[str, FakeFunction] = {
-        r.function: FakeFunction(r.function, {"statusCode": 204}) for r in api.routes
-    }
-    authorizer = FakeFunction("AuthorizerFunction")
-    functions["AuthorizerFunction"] = authorizer
-    gateway = Gateway()
-    gateway.configure(api, functions)
-
-    def policy(effect: str, resource: str) -> dict[str, Any]:
-        return {
-            "principalId": "me",
-            "policyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
-            },
-            "context": {"who": "me"},
-        }
-
-    request = HttpRequest("GET", "/v1/feedback", headers=[("authorization", "Bearer fbk_x")])
-    authorizer.result = policy("Allow", "arn:aws:execute-api:*:*:*/$default/GET/v1/*")
-    assert gateway.handle(request).status == 204
-    assert functions["QueryFunction"].events[-1]["requestContext"]["authorizer"] == {"lambda": {"who": "me"}}
-    authorizer.result = policy("Allow", "arn:aws:execute-api:*:*:*/$default/POST/*")
-    assert gateway.handle(request).status == 403
-    authorizer.result = policy("Deny", "*")
-    assert gateway.handle(request).status == 403
+def test_authorizers_without_simple_responses_are_refused(template: Harness) -> None:
+    """The template's authorizer answers simple responses; IAM policy answers are not emulated."""
+    body = copy.deepcopy(template.stack.resolved["FeedbackApi"]["Body"])
+    for scheme in body["components"]["securitySchemes"].values():
+        scheme["x-amazon-apigateway-authorizer"]["enableSimpleResponses"] = False
+    by_arn = {function.arn: logical_id for logical_id, function in template.functions.items()}
+    with pytest.raises(ApiDefinitionError, match="simple responses"):
+        ApiDefinition.from_openapi(body, by_arn, api_id="a", account_id="123456789012", region="us-east-1")
 
 
 # ---------------------------------------------------------------------------------- other limits

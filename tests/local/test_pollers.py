@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from local.cloud import Stack
-from local.pollers import MappingConfig, StreamPoller, sqs_or_sns_sender
+from local.pollers import MappingConfig, StreamPoller, sqs_sender
 from tests.conftest import TEST_ENV
 from tests.local.fakes import FakeFunction
 
@@ -92,7 +92,7 @@ def poller_for(stream: Stream, function: FakeFunction, clock: Clock, **settings:
         MappingConfig.from_properties("Mapping", properties),
         function,
         stream.streams,
-        send_failure=sqs_or_sns_sender(stream.sqs, None),
+        send_failure=sqs_sender(stream.sqs),
         clock=clock,
     )
 
@@ -133,7 +133,7 @@ def test_records_in_order_in_batches_of_batch_size(stream: Stream) -> None:
     assert record["eventName"] == "INSERT"
     assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], float)
     assert set(function.events[0]) == {"Records"}
-    assert poller.counters.records_done == 5
+    assert poller.records_done == 5
 
 
 def test_batching_window_waits_for_more_records(stream: Stream) -> None:

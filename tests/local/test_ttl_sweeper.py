@@ -110,7 +110,10 @@ def world() -> Iterator[World]:
         functions = {
             logical_id: Recorded(
                 LocalFunction.from_configuration(
-                    logical_id, stack.code[logical_id], stack.function_configuration(logical_id)
+                    logical_id,
+                    stack.code[logical_id],
+                    stack.function_configuration(logical_id),
+                    stack.function_environment(logical_id),
                 )
             )
             for logical_id in stream_functions

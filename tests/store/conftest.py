@@ -11,9 +11,6 @@ import pytest
 from moto import mock_aws
 
 from local.tables import create_tables_from_template
-from tests.ddblocal.conftest import ddb_local, ddblocal_runtime
-
-__all__ = ["ddb_local", "ddblocal_runtime"]  # the session's DynamoDB Local, shared with tests/ddblocal
 
 ClientFactory = Callable[[], Any]
 

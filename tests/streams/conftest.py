@@ -7,10 +7,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from tests.ddblocal.conftest import ddb_local, ddblocal_runtime
 from tests.streams.pipeline import Pipeline, make_pipeline
-
-__all__ = ["ddb_local", "ddblocal_runtime"]  # the session's DynamoDB Local, shared with tests/ddblocal
 
 
 @pytest.fixture(params=["moto", pytest.param("ddblocal", marks=pytest.mark.ddblocal)])

@@ -1,15 +1,11 @@
-"""AWS's request limits, enforced on every boto3 call a test makes, so moto refuses what AWS refuses.
-
-moto and DynamoDB Local accept requests that AWS rejects (a 5 KB KMS message, a 1 MB PutEvents, a
-39-digit number); code tested only on them can pass every test and fail in production. Every client call
-in the test process goes through ``check`` first, which raises the ``ClientError`` AWS would. Faults AWS
-produces under load (a ``TransactionConflict``) can be injected with ``StrictAws.inject``.
-
-Each limit cites the AWS page it comes from.
-"""
+"""AWS's request limits, enforced on every boto3 call a test makes: moto and DynamoDB Local accept what AWS
+rejects (a 5 KB KMS message, a 1 MB PutEvents, a 39-digit number), so each call goes through ``check``
+first, which raises the ``ClientError`` AWS would (each limit cites its AWS page). Faults AWS produces
+under load (a ``TransactionConflict``) can be injected with ``StrictAws.inject``."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -45,7 +41,12 @@ def _refuse(operation: str, code: str, message: str, extra: Mapping[str, Any] | 
     return ClientError(response, operation)  # type: ignore[arg-type]
 
 
-# ---- sizes as AWS counts them -------------------------------------------------------------------------
+def _too_long(operation: str, member: str, limit: int) -> ClientError:
+    message = (
+        f"1 validation error detected: Value at '{member}' failed to satisfy constraint: Member must have "
+        f"length less than or equal to {limit}"
+    )
+    return _refuse(operation, "ValidationException", message)
 
 
 def _utf8(value: Any) -> int:
@@ -124,30 +125,17 @@ def sns_message_size(entry: Mapping[str, Any]) -> int:
     return size
 
 
-# ---- the checks, per operation ------------------------------------------------------------------------
-
-
 def _kms_sign(params: Mapping[str, Any]) -> ClientError | None:
     message = params.get("Message", b"")
     if params.get("MessageType", "RAW") == "RAW" and len(message) > KMS_MAX_RAW_MESSAGE:
-        return _refuse(
-            "Sign",
-            "ValidationException",
-            f"1 validation error detected: Value at 'message' failed to satisfy constraint: Member must have "
-            f"length less than or equal to {KMS_MAX_RAW_MESSAGE}",
-        )
+        return _too_long("Sign", "message", KMS_MAX_RAW_MESSAGE)
     return None
 
 
 def _put_events(params: Mapping[str, Any]) -> ClientError | None:
     entries = params.get("Entries", [])
     if len(entries) > EVENTS_MAX_ENTRIES:
-        return _refuse(
-            "PutEvents",
-            "ValidationException",
-            f"1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have "
-            f"length less than or equal to {EVENTS_MAX_ENTRIES}",
-        )
+        return _too_long("PutEvents", "entries", EVENTS_MAX_ENTRIES)
     if sum(event_entry_size(entry) for entry in entries) > EVENTS_MAX_REQUEST_BYTES:
         return _refuse(
             "PutEvents", "ValidationException", "Total size of the entries in the request is over the limit."
@@ -196,23 +184,16 @@ def _dynamodb_values(operation: str, params: Mapping[str, Any]) -> ClientError |
 def _transact_write(params: Mapping[str, Any]) -> ClientError | None:
     items = params.get("TransactItems", [])
     if len(items) > DYNAMODB_MAX_TRANSACTION_ITEMS:
-        return _refuse(
-            "TransactWriteItems",
-            "ValidationException",
-            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {DYNAMODB_MAX_TRANSACTION_ITEMS}",
-        )
+        return _too_long("TransactWriteItems", "transactItems", DYNAMODB_MAX_TRANSACTION_ITEMS)
     size = len(json.dumps(items, default=str).encode())
     if size > DYNAMODB_MAX_TRANSACTION_BYTES:
         return _refuse(
             "TransactWriteItems", "ValidationException", "Transaction request cannot be larger than 4 MB"
         )
-    for entry in items:
-        for action in entry.values():
-            refusal = _dynamodb_values("TransactWriteItems", action)
-            if refusal:
-                return refusal
-    return None
+    refusals = (
+        _dynamodb_values("TransactWriteItems", action) for entry in items for action in entry.values()
+    )
+    return next((refusal for refusal in refusals if refusal), None)
 
 
 Check = Callable[[Mapping[str, Any]], ClientError | None]
@@ -221,11 +202,11 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("events", "PutEvents"): _put_events,
     ("sns", "PublishBatch"): _publish_batch,
     ("sns", "Publish"): _publish,
-    ("dynamodb", "PutItem"): lambda params: _dynamodb_values("PutItem", params),
-    ("dynamodb", "UpdateItem"): lambda params: _dynamodb_values("UpdateItem", params),
-    ("dynamodb", "DeleteItem"): lambda params: _dynamodb_values("DeleteItem", params),
-    ("dynamodb", "GetItem"): lambda params: _dynamodb_values("GetItem", params),
     ("dynamodb", "TransactWriteItems"): _transact_write,
+    **{
+        ("dynamodb", name): functools.partial(_dynamodb_values, name)
+        for name in ("PutItem", "UpdateItem", "DeleteItem", "GetItem")
+    },
 }
 
 
