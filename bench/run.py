@@ -184,7 +184,7 @@ def token_verify_ratio(rounds: int) -> tuple[float, float]:
         request = TokenRequest(run_id="run-1", user_id="user-1", agent="bench", context={"model": "m"})
         token = TokenIssuer(kms, key_id, "bench", 3600).issue("bench", request).feedback_token
         keys = PublicKeys(kms, frozenset({key_id}))
-        verifier = TokenVerifier(keys, "bench")
+        verifier = TokenVerifier(keys, "bench", 3600)
         verifier.verify(token)  # the public key is cached from here on: no AWS call below
         public_key = keys.get(key_id_of(key_id))
     header, claims, _ = token.split(".")

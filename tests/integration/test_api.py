@@ -12,6 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from jwt.utils import base64url_decode
 
 from feedback_core import services
 from feedback_core.apikeys import ApiKeyStore, hash_key
@@ -19,9 +20,10 @@ from feedback_core.aws import dynamodb
 from feedback_core.events import build_event
 from feedback_core.stats import record_delta
 from local.functions import LambdaContext, lambda_context
+from local.harness import in_process
 from local.streams import StreamReader
 from tests.conftest import AwsCalls
-from tests.integration.api import Api
+from tests.integration.api import PARAMETERS, Api
 from tests.support.handlers import http_event, load_function
 
 
@@ -92,13 +94,36 @@ def test_aws_call_counts(api: Api, full_key: str, aws_calls: AwsCalls) -> None:
     assert expired
 
 
-def test_issuing_a_token_is_one_kms_call(api: Api, full_key: str, aws_calls: AwsCalls) -> None:
+def test_issuing_a_token_is_one_kms_call_with_signing_mode_kms() -> None:
+    with in_process("feedback-it", PARAMETERS | {"SigningMode": "kms"}) as harness:
+        boto3.setup_default_session()  # the deployment's moto replaced the session: count on a new one
+        services.reset()
+        aws_calls = AwsCalls()
+        api = Api(harness)
+        assert (api.function("issue_token").environment or {})["SIGNING_MODE"] == "kms"
+        authorizer_context = api.authorize(f"Bearer {api.create_key('acme', 'tokens:write')}")
+        for run in ["a", "b"]:
+            aws_calls.reset()
+            response = api.call(
+                "issue_token", "issue_token", body={"run_id": run}, authorizer=authorizer_context
+            )
+            assert response.status == 201
+            assert aws_calls.operations() == {"kms:Sign": 1}
+            assert "kid" in json.loads(base64url_decode(response.body["feedback_token"].split(".")[0]))
+
+
+def test_issuing_tokens_by_default_is_one_kms_call_per_certificate(
+    api: Api, full_key: str, aws_calls: AwsCalls
+) -> None:
+    """The template's default SigningMode=delegated: the first token certifies a key, the next cost none."""
     authorizer_context = api.authorize(f"Bearer {full_key}")
-    for run in ["a", "b"]:
+    signs = []
+    for run in ["a", "b", "c"]:
         aws_calls.reset()
         response = api.call("issue_token", "issue_token", body={"run_id": run}, authorizer=authorizer_context)
         assert response.status == 201
-        assert aws_calls.operations() == {"kms:Sign": 1}
+        signs.append(aws_calls.operations().get("kms:Sign", 0))
+    assert signs == [1, 0, 0]
 
 
 def test_expired_token_costs_no_aws_call(

@@ -30,6 +30,7 @@ ENVIRONMENTS = {
         "FEEDBACK_TABLE",
         "TOKEN_VERIFY_KEY_IDS",
         "TOKEN_ISSUER",
+        "TOKEN_TTL_SECONDS",
         "RETENTION_DAYS",
         "TIME_INDEX_SHARDS",
         "MAX_UPDATES_PER_RECORD",
@@ -175,6 +176,7 @@ def test_function_environments(stack: Stack) -> None:
     assert "TOKEN_KEY_ID" not in submit
     assert submit["TOKEN_VERIFY_KEY_IDS"] == outputs["TokenKeyId"]
     assert submit["TOKEN_ISSUER"] == STACK_NAME
+    assert submit["TOKEN_TTL_SECONDS"] == "86400"  # the longest lifetime the issuer gives, refused beyond
     assert (submit["TIME_INDEX_SHARDS"], submit["MAX_UPDATES_PER_RECORD"], submit["RETENTION_DAYS"]) == (
         "3",
         "7",
@@ -185,7 +187,7 @@ def test_function_environments(stack: Stack) -> None:
     assert issuer["TOKEN_KEY_ID"] == outputs["TokenKeyId"]
     assert (issuer["TOKEN_TTL_SECONDS"], issuer["SIGNING_MODE"], issuer["TOKEN_ISSUER"]) == (
         "86400",
-        "kms",
+        "delegated",  # the default: one kms:Sign per certificate, not per token (docs/TOKENS.md)
         STACK_NAME,
     )
 

@@ -15,7 +15,6 @@ from jwt.utils import base64url_decode
 from feedback_core import certificates, services, tokens
 from feedback_core.certificates import (
     CERTIFICATE_LIFETIME_SECONDS,
-    CERTIFICATE_RENEWAL_SECONDS,
     CertificateCache,
     certificate_header_segment,
     issue_certificate,
@@ -118,64 +117,107 @@ def test_delegated_token_verifies_and_carries_its_certificate(
     assert len(token) < MAX_TOKEN_LENGTH
 
 
-def test_a_token_never_outlives_its_certificate(kms: Any, key_id: str, clock: ManualClock) -> None:
+def test_a_token_issued_at_the_end_of_its_certificate_window_lives_its_full_ttl(
+    kms: Any, key_id: str, clock: ManualClock
+) -> None:
     token_issuer = delegated(kms, key_id, clock)
     start = int(clock())
-    first = verifier(kms, {key_id}, clock).verify(
-        token_issuer.issue("acme", request(ttl_seconds=7200)).feedback_token
-    )
-    assert (first.iat, first.exp) == (start, start + CERTIFICATE_LIFETIME_SECONDS)  # capped, not 7200
-    clock.advance(CERTIFICATE_RENEWAL_SECONDS - 1)  # still the first certificate: 1801 s left of it
-    response = token_issuer.issue("acme", request(ttl_seconds=7200))
-    assert certificate_of(response.feedback_token) == certificate_of(
-        token_issuer.issue("acme", request()).feedback_token
-    )
-    late = verifier(kms, {key_id}, clock).verify(response.feedback_token)
-    assert late.exp == start + CERTIFICATE_LIFETIME_SECONDS  # the same certificate's end: 1801 s left
-    assert late.exp - late.iat == CERTIFICATE_RENEWAL_SECONDS + 1
-    assert response.expires_at == iso_timestamp(late.exp)  # the response tells the true expiry
-    clock.advance(1)  # renewed: a new key and certificate, a full lifetime again
-    renewed = token_issuer.issue("acme", request(ttl_seconds=7200)).feedback_token
-    assert certificate_of(renewed) != certificate_of(response.feedback_token)
-    claims = verifier(kms, {key_id}, clock).verify(renewed)
-    assert claims.exp - claims.iat == CERTIFICATE_LIFETIME_SECONDS
-    short = verifier(kms, {key_id}, clock).verify(
-        token_issuer.issue("acme", request(ttl_seconds=5)).feedback_token
-    )
-    assert short.exp - short.iat == 5
-
-
-def test_certificate_expiry_ends_its_tokens(kms: Any, key_id: str, clock: ManualClock) -> None:
-    token = delegated(kms, key_id, clock).issue("acme", request(ttl_seconds=86400)).feedback_token
+    first = token_issuer.issue("acme", request()).feedback_token
+    clock.advance(CERTIFICATE_LIFETIME_SECONDS - 1)  # the last second the first certificate lets its key sign
+    response = token_issuer.issue("acme", request())
+    assert certificate_of(response.feedback_token) == certificate_of(first)
     token_verifier = verifier(kms, {key_id}, clock)
-    clock.advance(CERTIFICATE_LIFETIME_SECONDS - 1)
-    assert token_verifier.verify(token).sub == "run-1"  # from the cache
+    late = token_verifier.verify(response.feedback_token)
+    assert (late.iat, late.exp) == (start + 3599, start + 3599 + 86400)  # the whole TokenTtlSeconds
+    assert response.expires_at == iso_timestamp(late.exp)
+
+    clock.advance(86400 - 1)  # the certificate's window ended a day ago; the token is not expired yet
+    assert token_verifier.verify(response.feedback_token).sub == "run-1"  # its certificate cached
+    assert verifier(kms, {key_id}, clock).verify(response.feedback_token).sub == "run-1"  # and not
     clock.advance(1)
     with pytest.raises(Unauthorized, match="expired"):
-        token_verifier.verify(token)
-    with pytest.raises(Unauthorized, match="expired"):
-        verifier(kms, {key_id}, clock).verify(token)  # a verifier that never saw it
+        token_verifier.verify(response.feedback_token)
+
+
+def test_the_issuer_certifies_a_new_key_when_the_window_ends(
+    kms: Any, key_id: str, clock: ManualClock
+) -> None:
+    token_issuer = delegated(kms, key_id, clock)
+    first = certificate_of(token_issuer.issue("acme", request()).feedback_token)
+    clock.advance(CERTIFICATE_LIFETIME_SECONDS)  # the window is [nbf, exp): exp is outside it
+    renewed = token_issuer.issue("acme", request(ttl_seconds=5)).feedback_token
+    assert certificate_of(renewed) != first
+    claims = verifier(kms, {key_id}, clock).verify(renewed)
+    assert (claims.iat, claims.exp - claims.iat) == (int(clock()), 5)  # never longer than asked
+    assert decoded(certificate_of(renewed).split(".")[1])["nbf"] == claims.iat
+    clock.advance(-1)  # a clock set back before the new certificate: another one, so iat stays inside
+    assert certificate_of(token_issuer.issue("acme", request()).feedback_token) not in {
+        first,
+        certificate_of(renewed),
+    }
 
 
 @pytest.mark.parametrize(
-    "times",
-    [
-        {"iat": 0, "exp": CERTIFICATE_LIFETIME_SECONDS + 1},  # ends after the certificate
-        {"iat": -1, "exp": 60},  # starts before it
-    ],
-    ids=["ends-later", "starts-earlier"],
+    "issued_at",
+    [-1, CERTIFICATE_LIFETIME_SECONDS, CERTIFICATE_LIFETIME_SECONDS + 600],
+    ids=["before-nbf", "at-exp", "after-exp"],
 )
-def test_a_token_outside_its_certificate_is_refused(
-    kms: Any, key_id: str, clock: ManualClock, times: dict[str, int]
+def test_a_token_issued_outside_its_certificate_window_is_refused(
+    kms: Any, key_id: str, clock: ManualClock, issued_at: int
 ) -> None:
+    """What a leaked ephemeral key cannot do: sign tokens dated outside its certificate's window. The
+    clock is at the token's iat, so nothing but the window refuses it."""
     certificate, private_key = certify(kms, key_id, clock)
     start = int(clock())
-    token = signed_token(certificate, private_key, iat=start + times["iat"], exp=start + times["exp"])
-    with pytest.raises(Unauthorized, match="outlives its certificate"):
+    clock.advance(issued_at)
+    token = signed_token(certificate, private_key, iat=start + issued_at, exp=start + issued_at + 60)
+    with pytest.raises(Unauthorized, match="outside its certificate's window"):
         verifier(kms, {key_id}, clock).verify(token)
-    assert verifier(kms, {key_id}, clock).verify(
-        signed_token(certificate, private_key, iat=start, exp=start + 60)
-    )
+
+
+def test_a_leaked_key_mints_nothing_alive_after_its_certificate_exp_plus_the_longest_lifetime(
+    kms: Any, key_id: str, clock: ManualClock
+) -> None:
+    certificate, private_key = certify(kms, key_id, clock)
+    last_iat = int(clock()) + CERTIFICATE_LIFETIME_SECONDS - 1
+    longest = signed_token(certificate, private_key, iat=last_iat, exp=last_iat + 86400)
+    clock.advance(CERTIFICATE_LIFETIME_SECONDS - 1 + 86400 - 1)
+    assert verifier(kms, {key_id}, clock).verify(longest).exp == last_iat + 86400
+    clock.advance(1)  # the certificate's exp + the longest lifetime - 1 is its tokens' last second
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier(kms, {key_id}, clock).verify(longest)
+    too_long = signed_token(certificate, private_key, iat=last_iat, exp=last_iat + 86401)
+    with pytest.raises(Unauthorized, match="lives longer than this stack allows"):
+        verifier(kms, {key_id}, clock).verify(too_long)
+
+
+@pytest.mark.parametrize("kind", ["delegated", "kms"])
+def test_a_token_living_longer_than_the_verifier_allows_is_refused(
+    kms: Any, key_id: str, clock: ManualClock, kind: str
+) -> None:
+    """exp - iat above the verifier's TokenTtlSeconds, signed by a delegated key or by KMS itself (as
+    someone holding the issuer's role could): refused before any signature check."""
+    start = int(clock())
+    claims = {"iss": ISSUER, "aud": "feedback", "sub": "run-1", "prj": "acme", "iat": start}
+    if kind == "delegated":
+        certificate, private_key = certify(kms, key_id, clock)
+
+        def token(lifetime: int) -> str:
+            return signed_token(certificate, private_key, iat=start, exp=start + lifetime)
+    else:
+        header = {"alg": "ES256", "typ": "feedback+jwt", "kid": key_id}
+
+        def token(lifetime: int) -> str:
+            return kms_signed(kms, key_id, header, claims | {"exp": start + lifetime})
+
+    token_verifier = verifier(kms, {key_id}, clock, max_ttl=3600)
+    assert token_verifier.verify(token(3600)).sub == "run-1"
+    with pytest.raises(Unauthorized, match="lives longer than this stack allows"):
+        token_verifier.verify(token(3601))
+    # An issuer allowing longer tokens than its verifiers: what it issues beyond their limit is refused.
+    issued = delegated(kms, key_id, clock, max_ttl=7200).issue("acme", request()).feedback_token
+    with pytest.raises(Unauthorized, match="lives longer"):
+        token_verifier.verify(issued)
 
 
 # ---- AWS calls ---------------------------------------------------------------------------------------------
@@ -187,11 +229,11 @@ def test_kms_signs_once_per_certificate_not_per_token(
     token_issuer = delegated(boto3.client("kms"), key_id, clock)
     aws_calls.reset()
     certificates_seen = set()
-    for _ in range(120):  # two hours, a token a minute
+    for _ in range(120):  # two hours, a token a minute, each asking for the whole day
         certificates_seen.add(certificate_of(token_issuer.issue("acme", request()).feedback_token))
         clock.advance(60)
-    # A new certificate every CERTIFICATE_RENEWAL_SECONDS: at 0, 30, 60 and 90 minutes.
-    assert aws_calls.operations() == {"kms:Sign": 4} and len(certificates_seen) == 4
+    # One certificate per hour-long window: at 0 and 60 minutes. Every token lives its full day.
+    assert aws_calls.operations() == {"kms:Sign": 2} and len(certificates_seen) == 2
 
 
 def test_concurrent_first_requests_certify_one_key(

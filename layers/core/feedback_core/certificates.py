@@ -12,8 +12,11 @@ key carry the certificate in their header field `cert`. A certificate has one sp
 exact header for its key, claims in canonical JSON (sorted keys, no spaces), a low-S signature.
 
 Its own `typ` keeps a certificate from being accepted as a token and a token from being accepted as a
-certificate; a certificate lives at most CERTIFICATE_LIFETIME_SECONDS whatever it says, and a token never
-outlives the certificate it carries.
+certificate. A certificate bounds when its key may sign, not how long a token lives (the signing-time
+model of code signing with timestamps): a token is valid when its `iat` lies in the certificate's
+[nbf, exp) window, which lasts at most CERTIFICATE_LIFETIME_SECONDS whatever the certificate says, and the
+token itself has not expired; so the tokens of a key are all dead by the certificate's exp plus the
+longest token lifetime (docs/TOKENS.md).
 """
 
 from __future__ import annotations
@@ -48,12 +51,12 @@ CERTIFICATE_TYPE = "feedback-cert+jwt"
 CERTIFICATE_FIELD = "cert"
 """The token header field that carries the certificate."""
 CERTIFICATE_LIFETIME_SECONDS = 3600
-"""The longest a certificate lives (DESIGN.md: at most an hour); verifiers refuse longer ones."""
-CERTIFICATE_RENEWAL_SECONDS = 1800
-"""The issuer certifies a new key once less than this is left, so a token lives min(its ttl, 30 min)
-at least (and at most its ttl): see docs/TOKENS.md."""
-CERTIFICATE_CACHE_SIZE = 256
-"""Verified certificates kept per verifier: one per issuing instance per renewal period is plenty."""
+"""The longest signing window of a certificate (DESIGN.md: at most an hour); verifiers refuse longer
+ones. The issuer certifies a new key when its certificate's window ends."""
+CERTIFICATE_CACHE_SIZE = 1024
+"""Verified certificates kept per verifier. A certificate's tokens stay valid up to the longest token
+lifetime after its window, so one issuing instance has up to 25 certificates in use with a one-day
+lifetime; one pushed out only costs another ECDSA verify when it comes back."""
 
 CERTIFICATE_CLAIMS = frozenset({"cnf", "exp", "iat", "iss", "nbf", "pur"})
 JWK_FIELDS = frozenset({"crv", "kty", "x", "y"})
@@ -97,7 +100,7 @@ def issue_certificate(
 @dataclass(frozen=True)
 class Certificate:
     """A certificate read from a token header. The verifier checks its signature once (then caches it),
-    and with every token that the token lies within `not_before`..`expires`."""
+    and with every token that the token was issued within `not_before`..`expires` (its signing window)."""
 
     kid: str
     not_before: int

@@ -116,7 +116,9 @@ def _public_keys(accepted_key_ids: frozenset[str]) -> PublicKeys:
 def _token_verifier(settings: TokenVerifySettings) -> TokenVerifier:
     from feedback_core.tokens import TokenVerifier  # noqa: PLC0415 (loaded by the functions that use it)
 
-    return TokenVerifier(_public_keys(settings.accepted_key_ids), settings.token_issuer)
+    return TokenVerifier(
+        _public_keys(settings.accepted_key_ids), settings.token_issuer, settings.token_ttl_seconds
+    )
 
 
 @lru_cache(maxsize=8)

@@ -88,19 +88,20 @@ class TokenIssuerSettings(FunctionSettings):
     )
 
 
-class TokenVerifySettings(VerifyKeySettings, TokenIssuerSettings):
-    pass
-
-
 class TokenLifetimeSettings(FunctionSettings):
     token_ttl_seconds: int = Field(86400, ge=1, le=7 * 86400, alias="TOKEN_TTL_SECONDS")
+    """The longest token lifetime: the issuer refuses longer requests, verifiers longer tokens."""
+
+
+class TokenVerifySettings(VerifyKeySettings, TokenIssuerSettings, TokenLifetimeSettings):
+    pass
 
 
 class TokenIssueSettings(TokenLifetimeSettings, TokenIssuerSettings):
     token_key_id: str = Field(
         alias="TOKEN_KEY_ID", min_length=1, description="the KMS key (id, ARN or alias) that signs new tokens"
     )
-    signing_mode: Literal["kms", "delegated"] = Field("kms", alias="SIGNING_MODE")
+    signing_mode: Literal["kms", "delegated"] = Field("delegated", alias="SIGNING_MODE")
     """`kms`: one kms:Sign per token; `delegated`: one per certificate of an in-memory key (docs/TOKENS.md)"""
 
 

@@ -2,7 +2,8 @@
 
 `SigningMode=kms`: each token is signed with `kms:Sign`. `SigningMode=delegated`: tokens are signed by an
 ephemeral key held in the issuer's memory and carry its certificate (feedback_core.certificates), which
-KMS signs once per certificate lifetime. Either way the token chains to a KMS public key of the JWKS.
+KMS signs once per certificate lifetime. Either way the token chains to a KMS public key of the JWKS, and
+lives at most the stack's longest token lifetime (`TokenTtlSeconds`), which issuer and verifier both know.
 
 Verification never calls AWS for a token that is malformed, expired, for another audience or names a key
 outside the allow-list; a valid token costs one `kms:GetPublicKey` per key per process, then nothing.
@@ -28,7 +29,6 @@ from pydantic import ValidationError
 from feedback_core.certificates import (
     CERTIFICATE_FIELD,
     CERTIFICATE_LIFETIME_SECONDS,
-    CERTIFICATE_RENEWAL_SECONDS,
     Certificate,
     CertificateCache,
     certificate_header_segment,
@@ -104,12 +104,10 @@ def delegated_header_segment(certificate: str) -> str:
 
 @dataclass(frozen=True)
 class _Signer:
-    """What signs the tokens issued now: their header, the signing function, and for a certified key
-    the certificate's expiry, which the tokens stay within."""
+    """What signs the tokens issued now: their header and the signing function."""
 
     header_segment: str
     sign: Callable[[bytes], bytes]
-    not_after: int | None = None
 
 
 class TokenIssuer:
@@ -137,8 +135,8 @@ class TokenIssuer:
             )
         now = int(self._clock())
         signer = self._signer(now)
-        # Never valid longer than asked; with a certified key, no longer than its certificate either.
-        expires = now + ttl if signer.not_after is None else min(now + ttl, signer.not_after)
+        # With a certified key too: its certificate bounds when the key signs, not how long tokens live.
+        expires = now + ttl
         claims: dict[str, Any] = {
             "iss": self._issuer,
             "aud": AUDIENCE,
@@ -193,9 +191,10 @@ class DelegatedTokenIssuer(TokenIssuer):
     """Signs tokens with an ephemeral P-256 key held in this process's memory, certified by KMS
     (`SigningMode=delegated`): one `kms:Sign` per certificate, none per token.
 
-    A new key and certificate are made on first use and whenever less than CERTIFICATE_RENEWAL_SECONDS
-    of the certificate is left; a token expires at the earlier of its ttl and its certificate's `exp`.
-    The key never leaves memory: a new execution environment certifies a key of its own.
+    A new key and certificate are made on first use and when the certificate's window ends, so every
+    token's `iat` lies inside its certificate's [nbf, exp) (the same clock reading decides both) and a
+    token lives its full ttl whenever it is issued. The key never leaves memory: a new execution
+    environment certifies a key of its own.
     """
 
     def __init__(
@@ -203,16 +202,15 @@ class DelegatedTokenIssuer(TokenIssuer):
     ) -> None:
         super().__init__(kms, key_id, issuer, max_ttl_seconds, clock)
         self._delegate: _Signer | None = None
-        self._delegate_since = 0
-        self._renew_at = 0
+        self._window = range(0)  # the seconds the current certificate lets its key sign: [nbf, exp)
         self._renewal = threading.Lock()  # concurrent first requests certify one key, not one each
 
     def _signer(self, now: int) -> _Signer:
         with self._renewal:
-            if self._delegate is None or not self._delegate_since <= now < self._renew_at:
+            # Also when the clock went back before nbf: a token's iat must lie inside its certificate.
+            if self._delegate is None or now not in self._window:
                 self._delegate = self._certified_signer(now)
-                self._delegate_since = now
-                self._renew_at = now + CERTIFICATE_LIFETIME_SECONDS - CERTIFICATE_RENEWAL_SECONDS
+                self._window = range(now, now + CERTIFICATE_LIFETIME_SECONDS)
             return self._delegate
 
     def _certified_signer(self, now: int) -> _Signer:
@@ -235,9 +233,7 @@ class DelegatedTokenIssuer(TokenIssuer):
         def sign(message: bytes) -> bytes:
             return raw_signature(private_key.sign(message, ES256))
 
-        return _Signer(
-            delegated_header_segment(certificate), sign, not_after=now + CERTIFICATE_LIFETIME_SECONDS
-        )
+        return _Signer(delegated_header_segment(certificate), sign)
 
 
 class PublicKeys:
@@ -269,15 +265,19 @@ class PublicKeys:
 class TokenVerifier:
     """Checks a token with no AWS call once the key is cached; cheap checks run before any key lookup.
 
-    One pass: split, strict-decode, parse; then header, claims, times, audience and issuer (and for a
-    delegated token its certificate's issuer, purpose and validity); only then the KMS public key (cached,
-    else one `kms:GetPublicKey`) and the signatures. Both kinds of token are accepted whatever the
-    stack's SigningMode, so changing it leaves the tokens already handed out valid.
+    One pass: split, strict-decode, parse; then header, claims, times (not expired, issued at most a
+    minute ahead, living at most `max_ttl_seconds`), audience and issuer (and for a delegated token its
+    certificate's issuer, purpose and window, which must hold the token's `iat`); only then the KMS public
+    key (cached, else one `kms:GetPublicKey`) and the signatures. Both kinds of token are accepted whatever
+    the stack's SigningMode, so changing it leaves the tokens already handed out valid.
     """
 
-    def __init__(self, keys: PublicKeys, issuer: str, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, keys: PublicKeys, issuer: str, max_ttl_seconds: int, clock: Clock = system_clock
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
+        self._max_ttl = max_ttl_seconds
         self._clock = clock
         # The issuer's own header spellings, checked once here instead of decoded on every token.
         self._issued_headers = {issued_header_segment(kid): kid for kid in keys.allowed}
@@ -349,13 +349,18 @@ class TokenVerifier:
             raise Unauthorized("feedback token has expired")
         if issued > now + IAT_SKEW_SECONDS:
             raise Unauthorized("feedback token is issued in the future")
+        # What the issuer enforces, checked again: a key that signs outside the issuer (a delegated key
+        # read from memory, or kms:Sign called with the issuer's role) cannot mint longer-lived tokens.
+        if expires - issued > self._max_ttl:
+            raise Unauthorized("feedback token lives longer than this stack allows")
 
     @staticmethod
     def _check_certificate_window(certificate: Certificate, claims: TokenClaims) -> None:
-        """The token lies within its certificate's validity. With the token's own time checks this makes
-        the certificate valid now too: nbf <= iat <= now + skew, and now < exp <= the certificate's exp."""
-        if claims.iat < certificate.not_before or claims.exp > certificate.expires:
-            raise Unauthorized("feedback token outlives its certificate")
+        """The token was signed while its certificate let its key sign: nbf <= iat < exp. The certificate
+        need not be valid now; its tokens live on until their own exp (checked, like iat, with the token's
+        times), so a certified key's tokens are all dead by the certificate's exp + the longest lifetime."""
+        if not certificate.not_before <= claims.iat < certificate.expires:
+            raise Unauthorized("feedback token was issued outside its certificate's window")
 
     def _check_claims(self, claims: dict[str, Any]) -> TokenClaims:
         """Required claims with their JSON types (strict: no coercion), for our audience and issuer."""
