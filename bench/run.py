@@ -404,9 +404,15 @@ def lambda_environments() -> dict[str, tuple[Path, dict[str, str], bool]]:
     return dict(sorted(functions.items()))
 
 
-def _seconds(code: str, folder: Path, environment: dict[str, str]) -> float:
+def _seconds(code: str, folder: Path, environment: dict[str, str], *arguments: str) -> float:
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], cwd=folder, env=environment, check=True)  # noqa: S603 (our code)
+    subprocess.run(  # noqa: S603 (our code)
+        [sys.executable, "-c", code, *arguments],
+        cwd=folder,
+        env=environment,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - began
 
 
@@ -436,6 +442,98 @@ def cold_imports(runs: int = COLD_RUNS) -> dict[str, dict[str, ColdImport]]:
     return results
 
 
+FIRST_SUBMIT = """
+import base64, json, sys
+import app
+from botocore.stub import Stubber
+from feedback_core import aws
+
+class Context:
+    function_name = "SubmitFeedbackFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SubmitFeedbackFunction"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+given = json.loads(sys.argv[1])
+kms, dynamodb = Stubber(aws.kms()), Stubber(aws.dynamodb())
+kms.add_response("get_public_key", {"KeyId": given["key_id"], "PublicKey": base64.b64decode(given["der"])})
+dynamodb.add_response("update_item", {})
+kms.activate()
+dynamodb.activate()
+response = app.lambda_handler(given["event"], Context())
+assert response["statusCode"] == 201, response
+"""
+"""A cold start of the submit function to its first answer: import, then one valid submit (one
+kms:GetPublicKey and one UpdateItem, answered by botocore's Stubber)."""
+BARE_FIRST_WRITE = """
+import boto3
+from botocore.stub import Stubber
+client = boto3.client("dynamodb")
+with Stubber(client) as stubber:
+    stubber.add_response("update_item", {})
+    client.update_item(TableName="t", Key={"pk": {"S": "p"}}, UpdateExpression="SET n = :n",
+                       ExpressionAttributeValues={":n": {"N": "1"}})
+"""
+"""The least a Lambda function that writes can do: import boto3, make a client, one UpdateItem."""
+
+
+def first_submit_arguments() -> tuple[str, dict[str, str]]:
+    """(the child's argument: a valid token's event and the public key, the variables naming that key),
+    from a key made in moto."""
+    from moto import mock_aws  # noqa: PLC0415
+
+    from feedback_core.models import TokenRequest  # noqa: PLC0415
+    from feedback_core.tokens import TokenIssuer  # noqa: PLC0415
+
+    event = json.loads((ROOT / "events" / "http_submit_feedback.json").read_text())
+    with mock_aws():
+        kms = boto3.client("kms")
+        key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        token = TokenIssuer(kms, key_id, "bench", 3600).issue("bench", TokenRequest(run_id="run-1"))
+        der = kms.get_public_key(KeyId=key_id)["PublicKey"]
+    event["headers"]["x-feedback-token"] = token.feedback_token
+    given = {"event": event, "key_id": key_id, "der": base64.b64encode(der).decode()}
+    return json.dumps(given), {"TOKEN_VERIFY_KEY_IDS": key_id, "TOKEN_ISSUER": "bench"}
+
+
+FirstRequest = tuple[float, float, float]
+"""(median seconds of a cold start to the first submit's answer, that / `import boto3`, the bare
+function's first write / `import boto3`)."""
+
+
+def cold_first_submit(runs: int = COLD_RUNS) -> dict[str, FirstRequest]:
+    """Per tracing setup (as the template sets it, and off): fresh interpreters running FIRST_SUBMIT,
+    BARE_FIRST_WRITE and `import boto3` in turn, in the submit function's environment."""
+    argument, variables = first_submit_arguments()
+    folder, environment, traced = lambda_environments()["submit_feedback"]
+    environment = {**environment, **variables}
+    setups = {
+        "template": {**environment, "_X_AMZN_TRACE_ID": TRACE_HEADER}
+        if traced
+        else {**environment, "POWERTOOLS_TRACE_DISABLED": "true"},
+        "off": {**environment, "POWERTOOLS_TRACE_DISABLED": "true"},
+    }
+    results = {}
+    for setup, env in setups.items():
+        ours, bare, boto3_alone = [], [], []
+        _seconds(FIRST_SUBMIT, folder, env, argument)
+        for _ in range(runs):
+            ours.append(_seconds(FIRST_SUBMIT, folder, env, argument))
+            bare.append(_seconds(BARE_FIRST_WRITE, folder, env))
+            boto3_alone.append(_seconds(BOTO3_IMPORT, folder, env))
+        base = statistics.median(boto3_alone)
+        results[setup] = (
+            statistics.median(ours),
+            statistics.median(ours) / base,
+            statistics.median(bare) / base,
+        )
+    return results
+
+
+TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+"""What Lambda sets in a traced invocation (the X-Ray SDK reads the facade segment from it)."""
+
+
 @dataclass
 class Measurements:
     rounds: int
@@ -446,6 +544,7 @@ class Measurements:
     warm_submit: tuple[float, float, float]
     cold_runs: int
     cold: dict[str, dict[str, ColdImport]]
+    first_submit: dict[str, FirstRequest]
 
 
 def report(measured: Measurements) -> str:
@@ -509,6 +608,23 @@ def report(measured: Measurements) -> str:
     for name, setups in cold.items():
         cells = [f"{ratio:.2f}x ({seconds * 1000:.0f} ms)" for seconds, ratio in setups.values()]
         lines.append(f"| {name} | {' | '.join(cells)} |")
+    first = measured.first_submit
+    lines += [
+        "",
+        "A cold start to the first answer, so that nothing moved from the import into the first request "
+        "hides there: the submit function imported, then one valid submit (public key fetched, one "
+        "UpdateItem; botocore's Stubber answers), against the same `import boto3`; for scale, the least a "
+        "function that writes does (import boto3, make a DynamoDB client, one UpdateItem):",
+        "",
+        "| cold start to the first answer | tracing as the template sets it | tracing off |",
+        "|---|---|---|",
+        "| submit_feedback, import + first valid submit | "
+        + " | ".join(f"{ratio:.2f}x ({seconds * 1000:.0f} ms)" for seconds, ratio, _ in first.values())
+        + " |",
+        "| bare function: import boto3 + client + one UpdateItem | "
+        + " | ".join(f"{bare:.2f}x" for _, _, bare in first.values())
+        + " |",
+    ]
     return "\n".join(lines)
 
 
@@ -557,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         warm_submit=warm_submit_ratio(args.rounds),
         cold_runs=args.cold_runs,
         cold=cold_imports(args.cold_runs),
+        first_submit=cold_first_submit(args.cold_runs),
     )
     table = report(measured)
     print(table)
