@@ -312,15 +312,21 @@ def _code_files() -> list[Path]:
 
 
 def _client_factories_and_services() -> tuple[set[str], set[str]]:
-    """Functions of the code that return a boto3 client, and the services of every boto3.client(...)."""
+    """Functions of the code that return an AWS client, and the services of every client made
+    (`boto3.client(...)`, or a botocore session's `create_client(...)`)."""
     factories, services = set(), set()
     for path in _code_files():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef):
                 for inner in ast.walk(node):
-                    if isinstance(inner, ast.Return) and "boto3.client(" in ast.unparse(inner):
+                    if isinstance(inner, ast.Return) and re.search(
+                        r"boto3\.client\(|\.create_client\(", ast.unparse(inner)
+                    ):
                         factories.add(node.name)
-            if isinstance(node, ast.Call) and ast.unparse(node.func) in {"boto3.client", "boto3.resource"}:
+            if isinstance(node, ast.Call) and (
+                ast.unparse(node.func) in {"boto3.client", "boto3.resource"}
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == "create_client")
+            ):
                 argument = node.args[0] if node.args else None
                 assert isinstance(argument, ast.Constant), f"{path}: boto3 client of a computed service"
                 services.add(str(argument.value))

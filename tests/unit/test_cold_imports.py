@@ -17,12 +17,46 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
 NEVER_WITHOUT_TRACING = ("aws_xray_sdk",)
+NEVER = ("pydantic_settings",)
+"""No function imports a settings library (settings are plain pydantic models)."""
+NOT_PATCHED = ("requests", "httpx", "sqlite3", "aws_xray_sdk.ext.requests", "aws_xray_sdk.ext.httpx")
+"""Libraries installed here that the X-Ray SDK would patch, and import: the Tracer patches botocore only."""
+FEEDBACK_CORE_AT_IMPORT = {
+    "admin": {
+        *("access", "admin", "aws", "backend", "clock", "errors", "feedback", "http", "models"),
+        *("observability", "services"),
+    },
+    "authorizer": {
+        *("access", "apikeys", "aws", "clock", "dynamo", "errors", "models", "observability"),
+        "services",
+    },
+    "issue_token": {"access", "aws", "errors", "feedback", "http", "models", "observability", "services"},
+    "meta": {"aws", "errors", "http", "models", "observability", "services", "static_files"},
+    "publish_events": {
+        *("aws", "clock", "dynamo", "errors", "events", "models", "observability", "records"),
+        *("services", "stats", "streams"),
+    },
+    "query": {
+        *("access", "aws", "dynamo", "errors", "http", "models", "observability", "queries"),
+        *("services", "stats"),
+    },
+    "stats": {
+        *("aws", "clock", "dynamo", "errors", "events", "models", "observability", "records"),
+        *("services", "stats", "streams"),
+    },
+    "submit_feedback": {"access", "aws", "errors", "feedback", "http", "models", "observability", "services"},
+}
+"""The shared package's modules each function imports at a cold start (besides settings and
+token_limits, which every one needs): the rest (token verification, the stores, the cursor codec, the
+publisher) is imported by the first request that uses it, through services."""
+EVERY_FUNCTION = {"settings", "token_limits"}
 NOT_FOR = {
     "submit_feedback": (
         "aws_lambda_powertools.utilities.parameters",
         "feedback_core.events",
         "feedback_core.stats",
         "feedback_core.apikeys",
+        "feedback_core.cursor",
     ),
     "issue_token": (
         "aws_lambda_powertools.utilities.parameters",
@@ -30,10 +64,12 @@ NOT_FOR = {
         "feedback_core.stats",
         "feedback_core.apikeys",
         "feedback_core.store",
+        "feedback_core.cursor",
     ),
     "admin": ("aws_lambda_powertools.utilities.parameters", "feedback_core.events", "feedback_core.stats"),
     "authorizer": (
         "aws_lambda_powertools.utilities.parameters",
+        "aws_lambda_powertools.event_handler",
         "feedback_core.events",
         "feedback_core.store",
     ),
@@ -91,18 +127,32 @@ def imported_after_import(function: str, **extra: str) -> set[str]:
     return set(json.loads(run_python(function, code, **extra)))
 
 
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if name in modules or any(m.startswith(f"{name}.") for m in modules)]
+
+
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_tracing_off_loads_no_xray_sdk_and_nothing_the_routes_never_use(function: str) -> None:
     modules = imported_after_import(function, POWERTOOLS_TRACE_DISABLED="true")
     assert "app" in modules
-    unwanted = (*NEVER_WITHOUT_TRACING, *NOT_FOR.get(function, ()))
-    assert [
-        name for name in unwanted if name in modules or any(m.startswith(f"{name}.") for m in modules)
-    ] == []
+    assert _loaded(modules, (*NEVER_WITHOUT_TRACING, *NEVER, *NOT_FOR.get(function, ()))) == []
+    shared = {name.split(".")[1] for name in modules if name.startswith("feedback_core.")}
+    assert shared == FEEDBACK_CORE_AT_IMPORT[function] | EVERY_FUNCTION
+
+
+@pytest.mark.parametrize("function", ["submit_feedback", "publish_events"])
+def test_tracing_on_builds_a_tracer_that_patches_botocore_only(function: str) -> None:
+    code = (
+        "import json, sys\nimport app\nfrom feedback_core.observability import tracer\n"
+        "assert tracer.get() is not None\nprint(json.dumps(sorted(sys.modules)))"
+    )
+    modules = set(json.loads(run_python(function, code)))
+    assert "aws_xray_sdk.ext.botocore.patch" in modules
+    assert _loaded(modules, (*NEVER, *NOT_PATCHED, *NOT_FOR.get(function, ()))) == []
 
 
 def test_the_list_covers_every_function() -> None:
-    assert set(NOT_FOR) <= set(FUNCTIONS)
+    assert set(NOT_FOR) <= set(FUNCTIONS) == set(FEEDBACK_CORE_AT_IMPORT)
     assert {"submit_feedback", "query", "stats", "publish_events"} <= set(FUNCTIONS)
 
 
@@ -145,3 +195,44 @@ def test_tracing_on_traces_with_powertools_real_tracer(disabled: str | None) -> 
     event = (ROOT / "events" / "http_health.json").read_text()
     result = json.loads(run_python("meta", TRACED_CALL, event, **extra).splitlines()[-1])
     assert result == {"status": 200, "segments": ["## lambda_handler"]}
+
+
+TRACED_AWS_CALL = """
+import json
+import app
+from botocore.stub import Stubber
+from feedback_core import aws
+from feedback_core.observability import tracer
+
+class Recording:
+    def __init__(self):
+        self.names = []
+    def send_entity(self, entity):
+        self.names.append(entity.name)
+        self.names.extend(child.name for child in getattr(entity, "subsegments", ()))
+    def set_daemon_address(self, address):
+        pass
+
+from aws_xray_sdk.core import xray_recorder
+emitter = Recording()
+xray_recorder.configure(emitter=emitter)
+
+@tracer.capture_method
+def read_one():
+    client = aws.dynamodb()
+    with Stubber(client) as stubber:
+        stubber.add_response("get_item", {})
+        client.get_item(TableName="t", Key={"pk": {"S": "p"}})
+
+read_one()
+print(json.dumps(emitter.names))
+"""
+
+
+def test_a_traced_aws_call_records_a_subsegment() -> None:
+    """The Tracer patches botocore only, and that still traces the service's AWS calls."""
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    names = json.loads(
+        run_python("submit_feedback", TRACED_AWS_CALL, _X_AMZN_TRACE_ID=trace).splitlines()[-1]
+    )
+    assert names == ["dynamodb", "## __main__.read_one"]

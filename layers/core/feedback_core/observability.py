@@ -15,6 +15,10 @@ from typing import Any, TypeVar, cast
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 SERVICE = "feedback"
+TRACED_LIBRARIES = ("botocore",)
+"""What the X-Ray SDK patches: the service's only outgoing calls are AWS SDK ones. Powertools would patch
+every library the SDK knows and finds installed (requests, httpx, sqlite3, http.client...), importing
+each at the first traced call for nothing."""
 
 Traced = TypeVar("Traced", bound=Callable[..., Any])
 
@@ -31,7 +35,11 @@ class LazyTracer:
     def get(self) -> Tracer | None:
         """The process's Tracer, built on first use; None when tracing is off."""
         if not self._decided:
-            self._tracer = None if Tracer._is_tracer_disabled() else Tracer(service=self.service)
+            self._tracer = (
+                None
+                if Tracer._is_tracer_disabled()
+                else Tracer(service=self.service, patch_modules=TRACED_LIBRARIES)
+            )
             self._decided = True
         return self._tracer
 

@@ -9,31 +9,21 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Annotated, Literal, TypeVar, cast
+from typing import Literal, TypeVar, cast
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class ConfigurationError(Exception):
     """The function's environment lacks a variable it needs, or holds an invalid one."""
 
 
-class FunctionSettings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+class FunctionSettings(BaseModel):
+    """A plain pydantic model validated from the variables `load_settings` passes (os.environ's, or the
+    function's own under `function_environment`): nothing else is read, and no settings library is
+    imported at every cold start for it."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only the variables `load_settings` passes: pydantic-settings would add os.environ's even to
-        model_validate, and a function run under `function_environment` must not see them."""
-        return (init_settings,)
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True)
 
 
 class FeedbackTableSettings(FunctionSettings):
@@ -60,7 +50,7 @@ class CursorSettings(FunctionSettings):
 
 
 class VerifyKeySettings(FunctionSettings):
-    token_verify_key_ids: Annotated[tuple[str, ...], NoDecode] = Field(
+    token_verify_key_ids: tuple[str, ...] = Field(
         alias="TOKEN_VERIFY_KEY_IDS",
         min_length=1,
         description="comma-separated KMS key ids whose tokens are accepted: the current key plus keys "
