@@ -90,19 +90,19 @@ class Clients:
 
     def __init__(self, *, endpoint_url: str | None = None) -> None:
         session = boto3.session.Session()
-        self.cloudformation: CloudFormationClient = session.client(
-            "cloudformation", endpoint_url=endpoint_url
-        )
+
+        def client(service: str) -> Any:
+            return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+        self.cloudformation: CloudFormationClient = client("cloudformation")
         self.region = str(self.cloudformation.meta.region_name)
-        self.s3: S3Client = session.client("s3", endpoint_url=endpoint_url)
-        self.kms: KMSClient = session.client("kms", endpoint_url=endpoint_url)
-        self.lambda_: LambdaClient = session.client("lambda", endpoint_url=endpoint_url)
-        self.dynamodb: DynamoDBClient = session.client("dynamodb", endpoint_url=endpoint_url)
-        self.secretsmanager: SecretsManagerClient = session.client(
-            "secretsmanager", endpoint_url=endpoint_url
-        )
-        self.sns: SNSClient = session.client("sns", endpoint_url=endpoint_url)
-        self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint_url)  # no stubs installed
+        self.s3: S3Client = client("s3")
+        self.kms: KMSClient = client("kms")
+        self.lambda_: LambdaClient = client("lambda")
+        self.dynamodb: DynamoDBClient = client("dynamodb")
+        self.secretsmanager: SecretsManagerClient = client("secretsmanager")
+        self.sns: SNSClient = client("sns")
+        self.cloudwatch: Any = client("cloudwatch")  # no stubs installed
 
 
 @dataclass

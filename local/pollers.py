@@ -126,7 +126,6 @@ class StreamPoller(PeriodicWorker):
         checkpoints: Mapping[str, str] | None = None,
         on_checkpoint: Callable[[str, str, str], None] | None = None,
         swept: SweptItems | None = None,
-        poll_interval: float = POLL_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``stream_arn`` overrides the mapping's (DynamoDB Local's stream of the same table);
@@ -142,7 +141,7 @@ class StreamPoller(PeriodicWorker):
         self.records_done = 0
         self._clock = clock
         self._shards: dict[str, _Shard] = {}
-        super().__init__(f"poller-{config.logical_id}", poll_interval, immediately=True)
+        super().__init__(f"poller-{config.logical_id}", POLL_INTERVAL_SECONDS, immediately=True)
 
     def tick(self) -> None:
         self.poll_once()

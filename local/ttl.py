@@ -156,7 +156,6 @@ class TtlSweeper(PeriodicWorker):
         self.tables = list(tables)
         self.swept = swept
         self.clock = clock
-        self.deleted = 0
         super().__init__("ttl-sweeper", interval if self.tables else 0)
 
     def tick(self) -> None:
@@ -164,12 +163,9 @@ class TtlSweeper(PeriodicWorker):
 
     def sweep_once(self) -> int:
         """Deletes every item expired now; returns how many."""
-        deleted = 0
-        for table in self.tables:
-            deleted += self._sweep(table)
+        deleted = sum(self._sweep(table) for table in self.tables)
         if deleted:
             log.info("TTL: %d expired item(s) deleted", deleted)
-        self.deleted += deleted
         return deleted
 
     def _sweep(self, table: TtlTable) -> int:
