@@ -1,14 +1,5 @@
-"""Lambda's part for the template's DynamoDB stream event source mappings: one poller per mapping, each
-with its own shard iterators, honouring the mapping's settings as deployed: ``BatchSize``,
-``MaximumBatchingWindowInSeconds``, ``ReportBatchItemFailures`` (an empty, null or unknown identifier
-fails the whole batch), ``BisectBatchOnFunctionError`` (a split is not a retry), ``MaximumRetryAttempts``,
-``MaximumRecordAgeInSeconds``, an SQS ``OnFailure`` destination (Lambda's invocation record) and
-``TumblingWindowInSeconds`` (windows aligned on the records' creation time, state carried between
-invocations, a final invocation with no records once a window ends).
-
-Not emulated: ``StartingPosition: LATEST``, ``ParallelizationFactor``, ``FilterCriteria``, retry back-off
-beyond a short doubling delay, the parent-before-child order across resharding.
-"""
+"""Lambda's part for the template's DynamoDB stream event source mappings, one poller per mapping, with
+the settings the template uses (what is honoured and what is not: docs/LOCAL.md, "The stream pollers")."""
 
 from __future__ import annotations
 
