@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -57,15 +58,9 @@ def transform_template(template: Template, bucket: str, parameters: Mapping[str,
     for logical_id in code_locations(document):
         resource = document["Resources"][logical_id]
         resource["Properties"][_CODE_PROPERTIES[resource["Type"]]] = f"s3://{bucket}/{logical_id}.zip"
-    transformed: Template = transform(document, parameter_values(document, parameters), _NoManagedPolicies())
+    no_managed_policies = SimpleNamespace(load=dict)  # no iam:ListPolicies: the template names them by ARN
+    transformed: Template = transform(document, parameter_values(document, parameters), no_managed_policies)
     return transformed
-
-
-class _NoManagedPolicies:
-    """samtranslator's managed-policy loader without iam:ListPolicies: the template names policies by ARN."""
-
-    def load(self) -> dict[str, str]:
-        return {}
 
 
 def zip_directory(path: Path) -> bytes:
