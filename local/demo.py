@@ -11,7 +11,7 @@ import html
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from local.gateway import HttpRequest, HttpResponse
 from local.template import ROOT
@@ -103,23 +103,16 @@ def demo_page(
             body = json.dumps(
                 {"run_id": answer.run_id, "user_id": USER_ID, "session_id": SESSION_ID, "agent": AGENT}
             ).encode()
-            response = issue(
-                HttpRequest(
-                    method="POST",
-                    raw_path="/v1/tokens",
-                    headers=[
-                        ("host", request.header("host") or f"{request.server_host}:{request.server_port}"),
-                        ("authorization", f"Bearer {api_key}"),
-                        ("content-type", "application/json"),
-                        ("content-length", str(len(body))),
-                        ("user-agent", "local-demo-page"),
-                    ],
-                    body=body,
-                    source_ip=request.source_ip,
-                    server_host=request.server_host,
-                    server_port=request.server_port,
-                )
-            )
+            # The page's request, become the product backend's: same client address and server.
+            posted = replace(request, method="POST", raw_path="/v1/tokens", raw_query="", body=body)
+            posted.headers = [
+                ("host", request.header("host") or f"{request.server_host}:{request.server_port}"),
+                ("authorization", f"Bearer {api_key}"),
+                ("content-type", "application/json"),
+                ("content-length", str(len(body))),
+                ("user-agent", "local-demo-page"),
+            ]
+            response = issue(posted)
             if response.status == 201:
                 tokens.append(str(response.json()["feedback_token"]))
             else:
