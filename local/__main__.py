@@ -105,17 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from local.stack import LocalStack, Options  # noqa: PLC0415 (heavy: moto, boto3, samtranslator)
 
-    options = Options(
-        host=args.host,
-        port=server.port,
-        state_dir=args.state_dir,
-        persist=args.persist,
-        project=args.project,
-        parameters=dict(item.split("=", 1) for item in args.parameter),
-        quiet=args.quiet,
-        ttl_sweep_seconds=args.ttl_sweep_seconds,
-    )
-    stack = LocalStack(options, server)
+    fields = vars(args) | {"port": server.port, "parameters": dict(p.split("=", 1) for p in args.parameter)}
+    del fields["parameter"]  # the other options are named as Options' fields
+    stack = LocalStack(Options(**fields), server)
     code = 0
     try:
         stack.start()

@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -57,15 +58,9 @@ def transform_template(template: Template, bucket: str, parameters: Mapping[str,
     for logical_id in code_locations(document):
         resource = document["Resources"][logical_id]
         resource["Properties"][_CODE_PROPERTIES[resource["Type"]]] = f"s3://{bucket}/{logical_id}.zip"
-    transformed: Template = transform(document, parameter_values(document, parameters), _NoManagedPolicies())
+    no_managed_policies = SimpleNamespace(load=dict)  # no iam:ListPolicies: the template names them by ARN
+    transformed: Template = transform(document, parameter_values(document, parameters), no_managed_policies)
     return transformed
-
-
-class _NoManagedPolicies:
-    """samtranslator's managed-policy loader without iam:ListPolicies: the template names policies by ARN."""
-
-    def load(self) -> dict[str, str]:
-        return {}
 
 
 def zip_directory(path: Path) -> bytes:
@@ -90,19 +85,19 @@ class Clients:
 
     def __init__(self, *, endpoint_url: str | None = None) -> None:
         session = boto3.session.Session()
-        self.cloudformation: CloudFormationClient = session.client(
-            "cloudformation", endpoint_url=endpoint_url
-        )
+
+        def client(service: str) -> Any:
+            return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+        self.cloudformation: CloudFormationClient = client("cloudformation")
         self.region = str(self.cloudformation.meta.region_name)
-        self.s3: S3Client = session.client("s3", endpoint_url=endpoint_url)
-        self.kms: KMSClient = session.client("kms", endpoint_url=endpoint_url)
-        self.lambda_: LambdaClient = session.client("lambda", endpoint_url=endpoint_url)
-        self.dynamodb: DynamoDBClient = session.client("dynamodb", endpoint_url=endpoint_url)
-        self.secretsmanager: SecretsManagerClient = session.client(
-            "secretsmanager", endpoint_url=endpoint_url
-        )
-        self.sns: SNSClient = session.client("sns", endpoint_url=endpoint_url)
-        self.cloudwatch: Any = session.client("cloudwatch", endpoint_url=endpoint_url)  # no stubs installed
+        self.s3: S3Client = client("s3")
+        self.kms: KMSClient = client("kms")
+        self.lambda_: LambdaClient = client("lambda")
+        self.dynamodb: DynamoDBClient = client("dynamodb")
+        self.secretsmanager: SecretsManagerClient = client("secretsmanager")
+        self.sns: SNSClient = client("sns")
+        self.cloudwatch: Any = client("cloudwatch")  # no stubs installed
 
 
 @dataclass

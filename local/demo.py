@@ -1,12 +1,7 @@
-"""``GET /``: a fake chat whose AI answers each carry the web widget, with a feedback token of their own.
-
-The tokens are issued when the page is served, through the real route: ``POST /v1/tokens`` with the
-demo project's API key goes through the gateway, the authorizer and the issue_token function, as a
-product backend would call it. Each ``<feedback-widget>`` then talks to the API from the browser with
-its token only (``GET /v1/feedback/me`` once on screen, ``POST /v1/feedback``, ``DELETE /v1/feedback/me``).
-The page runs no script of its own: its one script is the widget, served by the API (``/v1/widget.js``),
-and its Content-Security-Policy allows nothing else.
-"""
+"""``GET /``: a fake chat (``clients/web/demo.html``) whose AI answers each carry the web widget with a
+feedback token of their own, issued when the page is served through the real ``POST /v1/tokens`` route with
+the demo project's API key. The page's one script is the widget (``/v1/widget.js``); its
+Content-Security-Policy allows nothing else."""
 
 from __future__ import annotations
 
@@ -16,7 +11,7 @@ import html
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from local.gateway import HttpRequest, HttpResponse
 from local.template import ROOT
@@ -74,23 +69,8 @@ CHAT = (
 )
 """The third answer is wrong on purpose (feedback is kept RetentionDays, 90 by default)."""
 
-STYLE = """
-body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 0 auto; padding: 1rem;
-       color: #1b1b1b; background: #fff; }
-header { border-bottom: 1px solid #d0d7de; margin-bottom: 1rem; }
-h1 { font-size: 1.4rem; margin: .5rem 0; }
-ol { list-style: none; padding: 0; margin: 0; }
-.turn { margin-bottom: 1.5rem; }
-.user { background: #eef2f7; padding: .6rem .9rem; border-radius: .8rem .8rem 0 .8rem;
-        margin: 0 0 .6rem 3rem; }
-.ai { border: 1px solid #d0d7de; padding: .6rem .9rem; border-radius: .8rem .8rem .8rem 0;
-      margin-right: 3rem; }
-.ai p { margin: 0 0 .6rem; }
-.who { display: block; font-size: .8rem; font-weight: 600; color: #57606a; }
-feedback-widget { margin-top: .4rem; }
-.error { color: #a40000; }
-a { color: #0b5cd5; }
-"""
+WEB = ROOT / "clients" / "web"
+STYLE = (WEB / "demo.css").read_text()
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 PAGE_CSP = "; ".join(
     [
@@ -123,23 +103,16 @@ def demo_page(
             body = json.dumps(
                 {"run_id": answer.run_id, "user_id": USER_ID, "session_id": SESSION_ID, "agent": AGENT}
             ).encode()
-            response = issue(
-                HttpRequest(
-                    method="POST",
-                    raw_path="/v1/tokens",
-                    headers=[
-                        ("host", request.header("host") or f"{request.server_host}:{request.server_port}"),
-                        ("authorization", f"Bearer {api_key}"),
-                        ("content-type", "application/json"),
-                        ("content-length", str(len(body))),
-                        ("user-agent", "local-demo-page"),
-                    ],
-                    body=body,
-                    source_ip=request.source_ip,
-                    server_host=request.server_host,
-                    server_port=request.server_port,
-                )
-            )
+            # The page's request, become the product backend's: same client address and server.
+            posted = replace(request, method="POST", raw_path="/v1/tokens", raw_query="", body=body)
+            posted.headers = [
+                ("host", request.header("host") or f"{request.server_host}:{request.server_port}"),
+                ("authorization", f"Bearer {api_key}"),
+                ("content-type", "application/json"),
+                ("content-length", str(len(body))),
+                ("user-agent", "local-demo-page"),
+            ]
+            response = issue(posted)
             if response.status == 201:
                 tokens.append(str(response.json()["feedback_token"]))
             else:
@@ -178,7 +151,8 @@ def render(tokens: list[str | None]) -> str:
                 controls=controls,
             )
         )
-    page = _PAGE.replace("{style}", STYLE).replace("{widget}", html.escape(widget_url(), quote=True))
+    page = (WEB / "demo.html").read_text().replace("{style}", STYLE)
+    page = page.replace("{widget}", html.escape(widget_url(), quote=True))
     return page.replace("{messages}", "\n".join(items))
 
 
@@ -191,31 +165,3 @@ _MESSAGE = """
     {controls}
   </article>
 </li>"""
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Support chat - feedback service demo</title>
-<link rel="icon" href="data:,">
-<style>{style}</style>
-<script type="module" src="{widget}"></script>
-</head>
-<body>
-<header>
-  <h1>Support chat</h1>
-  <p>A demo of the feedback service: rate the assistant's answers with the thumbs, then add a comment.
-  Each answer has its own feedback token; the widget (<code>/v1/widget.js</code>) sends your vote with it.
-  Reload the page: your votes are still there. API reference: <a href="/v1/docs">/v1/docs</a>,
-  dashboard: <a href="/dashboard">/dashboard</a>.</p>
-</header>
-<main>
-<h2 class="who">Conversation</h2>
-<ol>
-{messages}
-</ol>
-</main>
-</body>
-</html>
-"""

@@ -9,6 +9,7 @@ variables through ``feedback_core.settings.function_environment``.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import logging
 import re
 import sys
@@ -85,8 +86,10 @@ class LocalFunction:
     environment: dict[str, str] | None = None  # None: ``os.environ`` (hand-made test functions)
     max_environments: int = MAX_ENVIRONMENTS
     _idle: list[Handler] = field(default_factory=list, repr=False)
-    _created: int = field(default=0, repr=False)
-    _available: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _numbers: Iterator[int] = field(default_factory=itertools.count, repr=False)
+
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_environments)
 
     @classmethod
     def from_configuration(
@@ -109,9 +112,8 @@ class LocalFunction:
 
     def load(self) -> None:
         """Creates the first execution environment now (a broken handler fails at start, not at a request)."""
-        if self._created == 0:
-            with self._environment():
-                pass
+        with self._environment():
+            pass
 
     def _new_environment(self, number: int) -> Handler:
         """Imports the handler file once more, as execution environment ``number``."""
@@ -128,28 +130,16 @@ class LocalFunction:
 
     @contextmanager
     def _environment(self) -> Iterator[Handler]:
-        """An idle execution environment, or a new one (imported outside the lock) while there may be more."""
-        with self._available:
-            while not self._idle and self._created >= self.max_environments:
-                self._available.wait()
-            handler = self._idle.pop() if self._idle else None
-            number = self._created
-            if handler is None:
-                self._created += 1  # reserved: a concurrent invocation counts it
-        if handler is None:
+        """An idle execution environment, or a new one while fewer than ``max_environments`` are busy."""
+        with self._slots:
             try:
-                handler = self._new_environment(number)
-            except BaseException:
-                with self._available:
-                    self._created -= 1
-                    self._available.notify()
-                raise
-        try:
-            yield handler
-        finally:
-            with self._available:
+                handler = self._idle.pop()  # atomic: two invocations never take the same one
+            except IndexError:
+                handler = self._new_environment(next(self._numbers))
+            try:
+                yield handler
+            finally:
                 self._idle.append(handler)
-                self._available.notify()
 
     def context(self) -> LambdaContext:
         return LambdaContext(

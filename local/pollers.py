@@ -1,14 +1,5 @@
-"""Lambda's part for the template's DynamoDB stream event source mappings: one poller per mapping, each
-with its own shard iterators, honouring the mapping's settings as deployed: ``BatchSize``,
-``MaximumBatchingWindowInSeconds``, ``ReportBatchItemFailures`` (an empty, null or unknown identifier
-fails the whole batch), ``BisectBatchOnFunctionError`` (a split is not a retry), ``MaximumRetryAttempts``,
-``MaximumRecordAgeInSeconds``, an SQS ``OnFailure`` destination (Lambda's invocation record) and
-``TumblingWindowInSeconds`` (windows aligned on the records' creation time, state carried between
-invocations, a final invocation with no records once a window ends).
-
-Not emulated: ``StartingPosition: LATEST``, ``ParallelizationFactor``, ``FilterCriteria``, retry back-off
-beyond a short doubling delay, the parent-before-child order across resharding.
-"""
+"""Lambda's part for the template's DynamoDB stream event source mappings, one poller per mapping, with
+the settings the template uses (what is honoured and what is not: docs/LOCAL.md, "The stream pollers")."""
 
 from __future__ import annotations
 
@@ -126,7 +117,6 @@ class StreamPoller(PeriodicWorker):
         checkpoints: Mapping[str, str] | None = None,
         on_checkpoint: Callable[[str, str, str], None] | None = None,
         swept: SweptItems | None = None,
-        poll_interval: float = POLL_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``stream_arn`` overrides the mapping's (DynamoDB Local's stream of the same table);
@@ -142,7 +132,7 @@ class StreamPoller(PeriodicWorker):
         self.records_done = 0
         self._clock = clock
         self._shards: dict[str, _Shard] = {}
-        super().__init__(f"poller-{config.logical_id}", poll_interval, immediately=True)
+        super().__init__(f"poller-{config.logical_id}", POLL_INTERVAL_SECONDS, immediately=True)
 
     def tick(self) -> None:
         self.poll_once()

@@ -28,7 +28,7 @@ from local.pollers import MappingConfig, StreamPoller, sqs_sender
 from local.state import PersistentState, checkpoint_saver, restoring, write_private_json
 from local.tables import create_tables_from_template
 from local.taps import TapTrimmer, create_event_taps
-from local.template import TEMPLATE_PATH, load_template
+from local.template import load_template
 from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, table_of_stream, ttl_tables
 
 log = logging.getLogger("local.stack")
@@ -49,7 +49,6 @@ class Options:
     stack_name: str = "feedback-local"
     project: str = "demo"
     parameters: dict[str, str] = field(default_factory=dict)
-    template: Path = TEMPLATE_PATH
     quiet: bool = False
     ttl_sweep_seconds: float = DEFAULT_SWEEP_SECONDS  # 0: never
 
@@ -93,11 +92,7 @@ class LocalStack:
             self.state = PersistentState.load(options.persist, options.stack_name)
         stack, ddb = self._deploy_beside_dynamodb_local()
         tables = create_tables_from_template(
-            ddb.client(),
-            options.template,
-            prefix=options.stack_name,
-            parameters=self.parameters,
-            exist_ok=True,
+            ddb.client(), prefix=options.stack_name, parameters=self.parameters, exist_ok=True
         )
         harness = self.harness = Harness(stack, tables, self.server.gateway)
         self._process_environment(harness, ddb.endpoint_url)
@@ -142,17 +137,14 @@ class LocalStack:
     def parameters(self) -> dict[str, Any]:
         """Template parameters: the given ones, and the demo page's origins added to AllowedOrigins."""
         parameters: dict[str, Any] = dict(self.options.parameters)
-        declared = (load_template(self.options.template).get("Parameters") or {}).get("AllowedOrigins")
-        if declared is not None:
-            given = parameters.get("AllowedOrigins", declared.get("Default", ""))
-            origins = [
-                o.strip() for o in (given if isinstance(given, list) else given.split(",")) if o.strip()
-            ]
-            port = self.server.port
-            for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", self.endpoint):
-                if origin not in origins and "*" not in origins:
-                    origins.append(origin)
-            parameters["AllowedOrigins"] = origins
+        declared = load_template()["Parameters"]["AllowedOrigins"]
+        given = parameters.get("AllowedOrigins", declared["Default"])
+        origins = [origin.strip() for origin in given.split(",") if origin.strip()]
+        port = self.server.port
+        for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", self.endpoint):
+            if origin not in origins and "*" not in origins:
+                origins.append(origin)
+        parameters["AllowedOrigins"] = origins
         return parameters
 
     def _deploy_beside_dynamodb_local(self) -> tuple[Stack, DynamoDBLocal]:
@@ -167,7 +159,6 @@ class LocalStack:
                 Clients(endpoint_url=self.moto_url),
                 stack_name=self.options.stack_name,
                 parameters=self.parameters,
-                template_path=self.options.template,
                 on_created=restoring(self.state) if self.state is not None else None,
             )
             ddb = self.ddb = DynamoDBLocal(db_path=directory, jar=ensure_installed()).start()

@@ -1,10 +1,6 @@
-"""What ``--persist DIR`` keeps besides the tables (DynamoDB Local's, in ``DIR/dynamodb``), so a restart
-serves the same data the same way. moto's services start empty each time, so ``DIR/local-state.json``
-(mode 0600) keeps the KMS keys' ids and material (tokens issued before a restart still verify), the
-secrets' values (cursors stay valid), the demo API key, and each poller's checkpoints (no old change is
-delivered again). A key comes back under its old id through moto's in-process KMS backend: moto has no
-API to import an asymmetric private key or choose a key id.
-"""
+"""What ``--persist DIR`` keeps besides the tables in ``DIR/local-state.json`` (docs/LOCAL.md). A KMS key
+comes back under its old id through moto's in-process backend: moto has no API to import an asymmetric
+private key or choose a key id."""
 
 from __future__ import annotations
 

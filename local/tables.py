@@ -4,7 +4,6 @@ tests), so the key schema, indexes, stream and TTL are those that deploy."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +24,8 @@ IGNORED_TABLE_PROPERTIES: dict[str, str] = {
     "SSESpecification": "no encryption at rest in DynamoDB Local (and its key is a resource of the stack)",
     "DeletionProtectionEnabled": "tests delete their tables",
 }
-_TRANSLATED = {
-    "KeySchema",
-    "AttributeDefinitions",
-    "BillingMode",
-    "ProvisionedThroughput",
-    "StreamSpecification",
-}
-_TRANSLATED |= {"GlobalSecondaryIndexes", "LocalSecondaryIndexes", "TimeToLiveSpecification"}
+_TRANSLATED = {"KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "LocalSecondaryIndexes"}
+_TRANSLATED |= {"BillingMode", "ProvisionedThroughput", "StreamSpecification", "TimeToLiveSpecification"}
 
 
 def table_resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -48,11 +41,10 @@ def create_tables_from_template(
     prefix: str = "local",
     parameters: Mapping[str, Any] | None = None,
     exist_ok: bool = False,
-    timeout: float = 30.0,
 ) -> dict[str, str]:
     """Creates every table of the template as ``<prefix>-<LogicalId>``, intrinsic functions resolved with
     ``parameters`` over the defaults; ``exist_ok`` keeps existing tables (a persistent database).
-    Returns ``{logical id: table name}`` once every table and index is ACTIVE."""
+    Returns ``{logical id: table name}`` once every table is ACTIVE."""
     template = load_template(template_path)
     resolver = Resolver(template, parameters, stack_name=prefix)
     names: dict[str, str] = {}
@@ -68,9 +60,10 @@ def create_tables_from_template(
         except ClientError as exc:
             if not (exist_ok and exc.response["Error"]["Code"] == "ResourceInUseException"):
                 raise
-        _wait_active(client, name, timeout)
+        # DynamoDB Local and moto create a table and its indexes ACTIVE; AWS would take a while.
+        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
         ttl = properties.get("TimeToLiveSpecification")
-        if ttl and _as_bool(ttl.get("Enabled", False), f"{logical_id}.TimeToLiveSpecification.Enabled"):
+        if ttl and str(ttl.get("Enabled")).lower() == "true":
             _enable_ttl(client, name, str(ttl["AttributeName"]))
         names[logical_id] = name
     return names
@@ -121,12 +114,6 @@ def _throughput(value: Mapping[str, Any]) -> dict[str, int]:
     return {key: int(value[key]) for key in ("ReadCapacityUnits", "WriteCapacityUnits")}
 
 
-def _as_bool(value: Any, what: str) -> bool:
-    if str(value).lower() in {"true", "false"}:
-        return str(value).lower() == "true"
-    raise TemplateError(f"{what}: expected a boolean, got {value!r}")
-
-
 def _enable_ttl(client: DynamoDBClient, table_name: str, attribute: str) -> None:
     current = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
     if current.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
@@ -138,19 +125,6 @@ def _enable_ttl(client: DynamoDBClient, table_name: str, attribute: str) -> None
     client.update_time_to_live(
         TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
     )
-
-
-def _wait_active(client: DynamoDBClient, table_name: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        table = client.describe_table(TableName=table_name)["Table"]
-        indexes = table.get("GlobalSecondaryIndexes", [])
-        statuses = [table.get("TableStatus"), *(index.get("IndexStatus") for index in indexes)]
-        if all(status == "ACTIVE" for status in statuses):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"table {table_name} not ACTIVE after {timeout} s: {statuses}")
-        time.sleep(0.1)
 
 
 def delete_tables(client: DynamoDBClient, names: Iterable[str]) -> None:

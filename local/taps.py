@@ -19,34 +19,31 @@ EVENTS_RULE = "feedback-local-every-event"
 
 def create_event_taps(stack: Stack, sqs: Any, events: Any, sns: Any) -> dict[str, str]:
     """The taps' queues, subscribed to the stack's bus and topic; named as credentials.json gives them."""
-    taps = dict.fromkeys(("event_bus_name", "events_topic_arn", "events_queue_url", "sns_queue_url"), "")
 
     def queue(name: str) -> tuple[str, str]:
         url = sqs.create_queue(QueueName=name)["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
         return str(url), str(attributes["QueueArn"])
 
-    bus = stack.outputs.get("EventBusName")
-    if bus:
-        url, arn = queue(EVENTS_QUEUE)
-        events.put_rule(
-            Name=EVENTS_RULE,
-            EventBusName=bus,
-            EventPattern=json.dumps({"account": [arn.split(":")[4]]}),  # every event on the bus
-            Description="local stack: every event to the feedback-events-local queue",
-        )
-        events.put_targets(Rule=EVENTS_RULE, EventBusName=bus, Targets=[{"Id": "local-queue", "Arn": arn}])
-        taps |= {"event_bus_name": bus, "events_queue_url": url}
-    else:
-        log.warning("the stack has no EventBusName output: no %s queue", EVENTS_QUEUE)
-    topic = stack.outputs.get("EventsTopicArn")
-    if topic:
-        url, arn = queue(SNS_QUEUE)
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-        taps |= {"events_topic_arn": topic, "sns_queue_url": url}
-    else:
-        log.warning("the stack has no EventsTopicArn output: no %s queue", SNS_QUEUE)
-    return taps | {"events_queue": EVENTS_QUEUE, "sns_queue": SNS_QUEUE}
+    bus, topic = stack.outputs["EventBusName"], stack.outputs["EventsTopicArn"]
+    events_url, arn = queue(EVENTS_QUEUE)
+    events.put_rule(
+        Name=EVENTS_RULE,
+        EventBusName=bus,
+        EventPattern=json.dumps({"account": [arn.split(":")[4]]}),  # every event on the bus
+        Description="local stack: every event to the feedback-events-local queue",
+    )
+    events.put_targets(Rule=EVENTS_RULE, EventBusName=bus, Targets=[{"Id": "local-queue", "Arn": arn}])
+    sns_url, arn = queue(SNS_QUEUE)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return {
+        "event_bus_name": bus,
+        "events_topic_arn": topic,
+        "events_queue_url": events_url,
+        "sns_queue_url": sns_url,
+        "events_queue": EVENTS_QUEUE,
+        "sns_queue": SNS_QUEUE,
+    }
 
 
 MAX_UNREAD_TAP_MESSAGES = 100
@@ -59,7 +56,7 @@ class TapTrimmer(PeriodicWorker):
 
     def __init__(self, queue_urls: list[str], interval: float = 1.0) -> None:
         super().__init__("tap-trimmer", interval)
-        self.queues = [url.rsplit("/", 2)[-2:] for url in queue_urls if url]  # (account, name)
+        self.queues = [url.rsplit("/", 2)[-2:] for url in queue_urls]  # (account, name)
         self.dropped = 0
 
     def tick(self) -> None:

@@ -1,12 +1,5 @@
-"""DynamoDB's Time to Live, played locally (moto and DynamoDB Local store the setting but never expire):
-:class:`TtlSweeper` deletes the items of the template's TTL tables whose TTL attribute (a Number) is in
-the past, each with a conditional ``DeleteItem`` (an item changed since the scan is kept).
-
-DynamoDB marks the stream record of a TTL deletion with ``userIdentity`` (:data:`TTL_IDENTITY`), which a
-client cannot set. So the sweeper records the key and old image of each item it deleted in
-:class:`SweptItems`, and a poller stamps the identity on the REMOVE record of that key and image before
-the batch reaches the function; anyone else's REMOVE matches no deletion and keeps no identity.
-"""
+"""DynamoDB's Time to Live, played locally (the emulators never expire an item): the sweeper deletes
+expired items and the pollers stamp the TTL identity on their REMOVE records (docs/LOCAL.md)."""
 
 from __future__ import annotations
 
@@ -80,10 +73,9 @@ def table_of_stream(stream_arn: str) -> str:
 
 
 class SweptItems:
-    """What the sweeper deleted, for the pollers to stamp. The sweeper holds :meth:`deleting` from its
-    ``DeleteItem`` until the deletion is recorded, and :meth:`stamp` takes the same lock, so a poller that
-    read the REMOVE waits for its record. A deletion matches the first REMOVE of its key and old image;
-    that record's sequence number is remembered, so the other mappings of the stream stamp it too."""
+    """What the sweeper deleted, for the pollers to stamp, under one lock (the sweeper holds
+    :meth:`deleting` until a deletion is recorded). A stamped record's sequence number is remembered, so
+    the other mappings of the stream stamp it too."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -156,7 +148,6 @@ class TtlSweeper(PeriodicWorker):
         self.tables = list(tables)
         self.swept = swept
         self.clock = clock
-        self.deleted = 0
         super().__init__("ttl-sweeper", interval if self.tables else 0)
 
     def tick(self) -> None:
@@ -164,12 +155,9 @@ class TtlSweeper(PeriodicWorker):
 
     def sweep_once(self) -> int:
         """Deletes every item expired now; returns how many."""
-        deleted = 0
-        for table in self.tables:
-            deleted += self._sweep(table)
+        deleted = sum(self._sweep(table) for table in self.tables)
         if deleted:
             log.info("TTL: %d expired item(s) deleted", deleted)
-        self.deleted += deleted
         return deleted
 
     def _sweep(self, table: TtlTable) -> int:

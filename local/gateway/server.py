@@ -38,7 +38,6 @@ _REQUEST_TARGET = re.compile(r"[\x21-\x7e]+")  # visible ASCII: a URI, never raw
 _HTTP_VERSION = re.compile(r"HTTP/(\d)\.\d")
 _DECIMAL = re.compile(r"[0-9]+")
 _CHUNK_SIZE = re.compile(r"[0-9A-Fa-f]{1,16}")
-_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class GatewayServer(ThreadingHTTPServer):
@@ -107,7 +106,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """API Gateway's JSON error, then the connection closed: what follows a refused request cannot be
         trusted to start the next one."""
-        response = gateway_error(code, _REASONS.get(code, "") or message or "Error")
+        response = gateway_error(code, self.responses.get(code, (message or "Error",))[0])
         response.headers += [("apigw-requestid", request_id()), ("connection", "close")]
         self._close_after_this_request()
         access_log.info('%s "%s" %d -', self.client_address[0], _excerpt(self.requestline), code)
@@ -249,7 +248,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, response: HttpResponse) -> None:
         self._responded = True
-        self.send_response(response.status, _REASONS.get(response.status, ""))
+        self.send_response(response.status)  # with http.server's reason phrase
         for name, value in response.headers:
             self.send_header(name, _latin1(value))
         self.send_header("content-length", str(len(response.body)))

@@ -9,11 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import (
-    Browser,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from local.process import LocalProcess, running
 from tests.browser.pages import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, PageLog, Visit
@@ -36,9 +32,10 @@ def other_site() -> Iterator[OtherSite]:
 @pytest.fixture(scope="package")
 def local_stack(tmp_path_factory: pytest.TempPathFactory, other_site: OtherSite) -> Iterator[LocalProcess]:
     """The tier's stack, with ``other_site`` among its AllowedOrigins (it adds its own origins)."""
-    options = ["--moto-dynamodb"] if os.environ.get(SKIP_DDBLOCAL_ENV) == "1" else []
-    options += ["--parameter", f"AllowedOrigins={other_site.origin}"]
-    with running(tmp_path_factory.mktemp("stack"), "stack", *options) as process:
+    if os.environ.get(SKIP_DDBLOCAL_ENV) == "1":
+        pytest.skip(f"{SKIP_DDBLOCAL_ENV}=1: the local stack needs DynamoDB Local")
+    origins = f"AllowedOrigins={other_site.origin}"
+    with running(tmp_path_factory.mktemp("stack"), "stack", "--parameter", origins) as process:
         yield process
         assert process.terminate() == 0, process.output()
 

@@ -14,7 +14,7 @@ from local.process import running
 
 
 def test_the_local_stack_issues_and_accepts_delegated_tokens(tmp_path: Path) -> None:
-    with running(tmp_path, "delegated", "--moto-dynamodb", "--parameter", "SigningMode=delegated") as stack:
+    with running(tmp_path, "delegated", "--parameter", "SigningMode=delegated") as stack:
         credentials = stack.credentials()
         with httpx.Client(base_url=stack.endpoint, timeout=15) as api:
             key = {"Authorization": f"Bearer {credentials['api_key']}"}

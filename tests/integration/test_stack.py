@@ -36,7 +36,7 @@ ENVIRONMENTS = {
         "MAX_UPDATES_PER_RECORD",
     },
     "QueryFunction": {"FEEDBACK_TABLE", "STATS_TABLE", "TIME_INDEX_SHARDS", "CURSOR_SECRET_ARN"},
-    "AdminFunction": {"FEEDBACK_TABLE"},
+    "AdminFunction": {"FEEDBACK_TABLE", "RETENTION_DAYS", "TIME_INDEX_SHARDS", "MAX_UPDATES_PER_RECORD"},
     "AuthorizerFunction": {"API_KEYS_TABLE"},
     "MetaFunction": {"TOKEN_VERIFY_KEY_IDS", "TOKEN_TTL_SECONDS"},
 }
@@ -52,6 +52,8 @@ ROUTES = {
     "GET /v1/stats": ("QueryFunction", API_KEY),
     "DELETE /v1/runs/{run_id}/feedback/{user_id}": ("AdminFunction", API_KEY),
     "DELETE /v1/users/{user_id}/feedback": ("AdminFunction", API_KEY),
+    "PUT /v1/runs/{run_id}/feedback/{user_id}": ("AdminFunction", API_KEY),
+    "POST /v1/feedback/batch": ("AdminFunction", API_KEY),
     "GET /.well-known/jwks.json": ("MetaFunction", PUBLIC),
     "GET /v1/openapi.json": ("MetaFunction", PUBLIC),
     "GET /v1/docs": ("MetaFunction", PUBLIC),

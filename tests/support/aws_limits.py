@@ -5,7 +5,6 @@ under load (a ``TransactionConflict``) can be injected with ``StrictAws.inject``
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,17 +35,20 @@ LAMBDA_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 """https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html (synchronous response 6 MB)."""
 
 
+Refusal = tuple[str, str]
+"""An AWS error code and message."""
+
+
 def _refuse(operation: str, code: str, message: str, extra: Mapping[str, Any] | None = None) -> ClientError:
     response: dict[str, Any] = {"Error": {"Code": code, "Message": message}, **(extra or {})}
     return ClientError(response, operation)  # type: ignore[arg-type]
 
 
-def _too_long(operation: str, member: str, limit: int) -> ClientError:
-    message = (
+def _too_long(member: str, limit: int) -> Refusal:
+    return "ValidationException", (
         f"1 validation error detected: Value at '{member}' failed to satisfy constraint: Member must have "
         f"length less than or equal to {limit}"
     )
-    return _refuse(operation, "ValidationException", message)
 
 
 def _utf8(value: Any) -> int:
@@ -125,95 +127,71 @@ def sns_message_size(entry: Mapping[str, Any]) -> int:
     return size
 
 
-def _kms_sign(params: Mapping[str, Any]) -> ClientError | None:
+def _kms_sign(params: Mapping[str, Any]) -> Refusal | None:
     message = params.get("Message", b"")
     if params.get("MessageType", "RAW") == "RAW" and len(message) > KMS_MAX_RAW_MESSAGE:
-        return _too_long("Sign", "message", KMS_MAX_RAW_MESSAGE)
+        return _too_long("message", KMS_MAX_RAW_MESSAGE)
     return None
 
 
-def _put_events(params: Mapping[str, Any]) -> ClientError | None:
+def _put_events(params: Mapping[str, Any]) -> Refusal | None:
     entries = params.get("Entries", [])
     if len(entries) > EVENTS_MAX_ENTRIES:
-        return _too_long("PutEvents", "entries", EVENTS_MAX_ENTRIES)
+        return _too_long("entries", EVENTS_MAX_ENTRIES)
     if sum(event_entry_size(entry) for entry in entries) > EVENTS_MAX_REQUEST_BYTES:
-        return _refuse(
-            "PutEvents", "ValidationException", "Total size of the entries in the request is over the limit."
-        )
+        return "ValidationException", "Total size of the entries in the request is over the limit."
     return None
 
 
-def _publish_batch(params: Mapping[str, Any]) -> ClientError | None:
+def _publish_batch(params: Mapping[str, Any]) -> Refusal | None:
     entries = params.get("PublishBatchRequestEntries", [])
     if len(entries) > SNS_MAX_BATCH_ENTRIES:
-        return _refuse(
-            "PublishBatch",
-            "TooManyEntriesInBatchRequest",
-            "The batch request contains more entries than permissible.",
-        )
+        return "TooManyEntriesInBatchRequest", "The batch request contains more entries than permissible."
     if sum(sns_message_size(entry) for entry in entries) > SNS_MAX_PAYLOAD_BYTES:
-        return _refuse(
-            "PublishBatch",
-            "BatchRequestTooLong",
-            "The length of all the messages put together is more than the limit.",
-        )
+        return "BatchRequestTooLong", "The length of all the messages put together is more than the limit."
     return None
 
 
-def _publish(params: Mapping[str, Any]) -> ClientError | None:
+def _publish(params: Mapping[str, Any]) -> Refusal | None:
     if sns_message_size(params) > SNS_MAX_PAYLOAD_BYTES:
-        return _refuse("Publish", "InvalidParameter", "Invalid parameter: Message too long")
+        return "InvalidParameter", "Invalid parameter: Message too long"
     return None
 
 
-def _dynamodb_values(operation: str, params: Mapping[str, Any]) -> ClientError | None:
-    for number in _numbers(
-        {key: params.get(key) for key in ("Item", "Key", "ExpressionAttributeValues", "TransactItems")}
-    ):
-        if len(_significant_digits(number)) > DYNAMODB_MAX_NUMBER_DIGITS:
-            return _refuse(
-                operation,
-                "ValidationException",
-                "Attempting to store more than 38 significant digits in a Number",
-            )
+def _dynamodb_values(params: Mapping[str, Any]) -> Refusal | None:
+    values = {key: params.get(key) for key in ("Item", "Key", "ExpressionAttributeValues", "TransactItems")}
+    if any(len(_significant_digits(number)) > DYNAMODB_MAX_NUMBER_DIGITS for number in _numbers(values)):
+        return "ValidationException", "Attempting to store more than 38 significant digits in a Number"
     if "Item" in params and dynamodb_item_size(params["Item"]) > DYNAMODB_MAX_ITEM_BYTES:
-        return _refuse(operation, "ValidationException", "Item size has exceeded the maximum allowed size")
+        return "ValidationException", "Item size has exceeded the maximum allowed size"
     return None
 
 
-def _transact_write(params: Mapping[str, Any]) -> ClientError | None:
+def _transact_write(params: Mapping[str, Any]) -> Refusal | None:
     items = params.get("TransactItems", [])
     if len(items) > DYNAMODB_MAX_TRANSACTION_ITEMS:
-        return _too_long("TransactWriteItems", "transactItems", DYNAMODB_MAX_TRANSACTION_ITEMS)
-    size = len(json.dumps(items, default=str).encode())
-    if size > DYNAMODB_MAX_TRANSACTION_BYTES:
-        return _refuse(
-            "TransactWriteItems", "ValidationException", "Transaction request cannot be larger than 4 MB"
-        )
-    refusals = (
-        _dynamodb_values("TransactWriteItems", action) for entry in items for action in entry.values()
-    )
+        return _too_long("transactItems", DYNAMODB_MAX_TRANSACTION_ITEMS)
+    if len(json.dumps(items, default=str).encode()) > DYNAMODB_MAX_TRANSACTION_BYTES:
+        return "ValidationException", "Transaction request cannot be larger than 4 MB"
+    refusals = (_dynamodb_values(action) for entry in items for action in entry.values())
     return next((refusal for refusal in refusals if refusal), None)
 
 
-Check = Callable[[Mapping[str, Any]], ClientError | None]
-CHECKS: dict[tuple[str, str], Check] = {
+CHECKS: dict[tuple[str, str], Callable[[Mapping[str, Any]], Refusal | None]] = {
     ("kms", "Sign"): _kms_sign,
     ("events", "PutEvents"): _put_events,
     ("sns", "PublishBatch"): _publish_batch,
     ("sns", "Publish"): _publish,
     ("dynamodb", "TransactWriteItems"): _transact_write,
-    **{
-        ("dynamodb", name): functools.partial(_dynamodb_values, name)
-        for name in ("PutItem", "UpdateItem", "DeleteItem", "GetItem")
-    },
+    **{("dynamodb", name): _dynamodb_values for name in ("PutItem", "UpdateItem", "DeleteItem", "GetItem")},
 }
 
 
 def check(service: str, operation: str, params: Mapping[str, Any]) -> ClientError | None:
     """The error AWS would answer this request with because of a limit, or None."""
     rule = CHECKS.get((service, operation))
-    return rule(params) if rule else None
+    refusal = rule(params) if rule else None
+    return _refuse(operation, *refusal) if refusal else None
 
 
 def transaction_conflict(items: int) -> ClientError:
