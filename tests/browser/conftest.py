@@ -51,7 +51,9 @@ def backend(stack: LocalProcess) -> Iterator[Backend]:
         yield Backend(client, stack.credentials()["api_key"])
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop in this thread until it stops, and later
+# tiers call asyncio.run().
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(

@@ -43,7 +43,7 @@ class EventLog:
             return self.received["bus"]
         return [json.loads(message["Message"]) for message in self.received["sns"]]
 
-    def wait_for(self, predicate: Callable[[EventLog], bool], timeout: float = 20) -> None:
+    def wait_for(self, predicate: Callable[[EventLog], bool], timeout: float = 60) -> None:
         def seen() -> bool:
             self.drain()
             return predicate(self)
