@@ -7,13 +7,19 @@ from typing import Any
 
 import boto3
 
+from feedback_core import aws
+
 
 class AwsCalls:
-    """Counts the AWS API calls made by clients of the default boto3 session (created after it starts)."""
+    """Counts the AWS API calls made by clients created after it starts: the functions' (feedback_core's
+    botocore session, and the sessions after a reset) and those of the default boto3 session."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        if boto3.DEFAULT_SESSION is None:  # moto's mock_aws drops it; boto3.client() would make a new one
+            boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("before-call.*.*", self._record)  # type: ignore[union-attr]
+        aws.listen("before-call.*.*", self._record)
 
     def _record(self, model: Any, **_: Any) -> None:
         self.calls.append((model.service_model.service_name, model.name))

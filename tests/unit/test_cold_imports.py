@@ -17,8 +17,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
 NEVER_WITHOUT_TRACING = ("aws_xray_sdk",)
-NEVER = ("pydantic_settings",)
-"""No function imports a settings library (settings are plain pydantic models)."""
+NEVER = ("boto3", "s3transfer", "multiprocessing", "pydantic_settings")
+"""No function imports boto3 (its clients are botocore's; boto3 would bring s3transfer and multiprocessing)
+or a settings library (settings are plain pydantic models)."""
 NOT_PATCHED = ("requests", "httpx", "sqlite3", "aws_xray_sdk.ext.requests", "aws_xray_sdk.ext.httpx")
 """Libraries installed here that the X-Ray SDK would patch, and import: the Tracer patches botocore only."""
 FEEDBACK_CORE_AT_IMPORT = {

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
@@ -24,8 +23,10 @@ LIVE_CONDITION = "(attribute_not_exists(#expires_at) OR #expires_at > :now_epoch
 """True of an item that has not expired; needs `live_placeholders`. TTL deletion lags by up to days, so
 an expired item is treated as gone."""
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+DYNAMODB_NUMBERS = Context(
+    Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
+)
+"""DynamoDB's number range and precision (boto3's own context): a number it would round is refused."""
 
 
 def to_dynamo(value: Any) -> Any:
@@ -51,11 +52,81 @@ def from_dynamo(value: Any) -> Any:
 
 
 def serialize(item: Item) -> dict[str, AttributeValueTypeDef]:
-    return {key: _serializer.serialize(to_dynamo(value)) for key, value in item.items()}
+    return {key: attribute_value(to_dynamo(value)) for key, value in item.items()}
 
 
 def deserialize(image: dict[str, Any]) -> Item:
-    return {key: from_dynamo(_deserializer.deserialize(value)) for key, value in image.items()}
+    return {key: from_dynamo(plain_value(value)) for key, value in image.items()}
+
+
+# The value codec follows boto3's TypeSerializer/TypeDeserializer (boto3.dynamodb.types), written here
+# because importing any boto3 module imports all of boto3 (its resource layer, s3transfer and
+# multiprocessing): botocore's clients are all the service uses, and boto3 would be a third of a cold
+# start. Binary values come back as bytes.
+
+
+def _number(value: int | Decimal) -> str:
+    number = str(DYNAMODB_NUMBERS.create_decimal(value))
+    if number in ("Infinity", "-Infinity", "NaN", "sNaN"):
+        raise TypeError("Infinity and NaN not supported")
+    return number
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, float):
+        raise TypeError("Float types are not supported. Use Decimal types instead.")
+    return isinstance(value, int | Decimal) and not isinstance(value, bool)
+
+
+def attribute_value(value: Any) -> AttributeValueTypeDef:
+    """A Python value as a DynamoDB AttributeValue (None, bool, int/Decimal, str, bytes, sets of one of
+    those kinds, mappings, lists and tuples); TypeError for anything else, floats included."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if _is_number(value):
+        return {"N": _number(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bytes | bytearray):
+        return {"B": bytes(value)}
+    if isinstance(value, Set):
+        if all(_is_number(member) for member in value):
+            return {"NS": [_number(member) for member in value]}
+        if all(isinstance(member, str) for member in value):
+            return {"SS": list(value)}
+        if all(isinstance(member, bytes | bytearray) for member in value):
+            return {"BS": [bytes(member) for member in value]}
+    if isinstance(value, Mapping):
+        return {"M": {key: attribute_value(member) for key, member in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [attribute_value(member) for member in value]}
+    raise TypeError(f"Unsupported type {type(value)} for value {value!r}")
+
+
+def plain_value(attribute: Mapping[str, Any]) -> Any:
+    """A DynamoDB AttributeValue as a Python value; numbers are Decimals."""
+    if not attribute:
+        raise TypeError("Value must be a nonempty dictionary whose key is a valid dynamodb type.")
+    kind, value = next(iter(attribute.items()))
+    if kind == "NULL":
+        return None
+    if kind in ("S", "BOOL", "B"):
+        return value
+    if kind == "N":
+        return DYNAMODB_NUMBERS.create_decimal(value)
+    if kind == "SS":
+        return set(value)
+    if kind == "NS":
+        return {DYNAMODB_NUMBERS.create_decimal(member) for member in value}
+    if kind == "BS":
+        return set(value)
+    if kind == "M":
+        return {key: plain_value(member) for key, member in value.items()}
+    if kind == "L":
+        return [plain_value(member) for member in value]
+    raise TypeError(f"Dynamodb type {kind} is not supported")
 
 
 def stream_images(record: DynamoDBStreamRecordModel) -> tuple[Item | None, Item | None]:
