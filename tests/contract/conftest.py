@@ -6,12 +6,15 @@ from __future__ import annotations
 import pytest
 
 from local.process import LocalProcess
+from tests.conftest import tier_stack_fixture
 from tests.contract.schemathesis_cli import (
     ContractRun,
     SeededRecord,
     run_schemathesis,
     seed_record,
 )
+
+local_stack = tier_stack_fixture()
 
 
 @pytest.fixture(scope="package")

@@ -10,7 +10,10 @@ import httpx
 import pytest
 
 from local.process import LocalProcess
+from tests.conftest import tier_stack_fixture
 from tests.e2e.emulator import EventLog
+
+local_stack = tier_stack_fixture()
 
 ROOT = Path(__file__).resolve().parents[2]
 

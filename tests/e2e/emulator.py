@@ -43,12 +43,23 @@ class EventLog:
             return self.received["bus"]
         return [json.loads(message["Message"]) for message in self.received["sns"]]
 
-    def wait_for(self, predicate: Callable[[EventLog], bool], timeout: float = 60) -> None:
+    def wait_for(
+        self,
+        predicate: Callable[[EventLog], bool],
+        timeout: float = 60,
+        describe: Callable[[], str] | None = None,
+    ) -> None:
+        """Drains the taps until ``predicate`` holds; on failure ``describe`` (default: everything received)
+        says what was seen."""
+
         def seen() -> bool:
             self.drain()
             return predicate(self)
 
-        wait_until(seen, timeout, message=lambda: f"events not seen; received: {json.dumps(self.received)}")
+        def message() -> str:
+            return f"events not seen: {describe() if describe else json.dumps(self.received)}"
+
+        wait_until(seen, timeout, message=message)
 
 
 def wait_until(

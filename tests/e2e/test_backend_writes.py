@@ -48,10 +48,18 @@ def test_put_then_events_and_stats(
     ]
 
     def arrived(source: str) -> list[tuple[str, str, int]]:
-        events = [e for e in event_log.envelopes(source) if e["detail"]["run_id"] == run_id]
-        return sorted((e["detail-type"], e["detail"]["user_id"], e["detail"]["version"]) for e in events)
+        """This run's events, each once (delivery is at least once: consumers de-duplicate on event_id)."""
+        events = {
+            e["detail"]["event_id"]: e for e in event_log.envelopes(source) if e["detail"]["run_id"] == run_id
+        }
+        return sorted(
+            (e["detail-type"], e["detail"]["user_id"], e["detail"]["version"]) for e in events.values()
+        )
 
-    event_log.wait_for(lambda log: arrived("bus") == sorted(expected) == arrived("sns"))
+    event_log.wait_for(
+        lambda log: arrived("bus") == sorted(expected) == arrived("sns"),
+        describe=lambda: f"bus {arrived('bus')}, sns {arrived('sns')}, expected {sorted(expected)}",
+    )
     mine = [e for e in event_log.envelopes("bus") if e["detail"]["run_id"] == run_id]
     first_update = next(e for e in mine if e["detail"]["version"] == 2)
     assert first_update["detail"]["previous"]["outcome"] == "positive"
