@@ -49,8 +49,10 @@ THROTTLING_CODES = frozenset(
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    """A JSON answer. A model is serialised once, by pydantic-core, to the text sent: given a dict, the
+    resolver would walk it with its own encoder and then dump it again."""
     if isinstance(body, BaseModel):
-        body = body.model_dump(mode="json")
+        body = body.model_dump_json()
     return Response(
         status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers
     )
