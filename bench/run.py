@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 import httpx
 
+from bench.lambda_site import lambda_site
 from local.aws_calls import AwsCalls
 from local.gateway import HttpRequest, HttpResponse
 from local.harness import Harness, in_process
@@ -368,7 +369,9 @@ def _template_value(value: Any, parameters: dict[str, Any], name: str) -> str:
 
 
 def lambda_environments() -> dict[str, tuple[Path, dict[str, str], bool]]:
-    """Per function folder: (folder, the environment Lambda gives it, whether the template traces it)."""
+    """Per function folder: (folder, the environment Lambda gives it, whether the template traces it);
+    the import path is Lambda's (`bench/lambda_site.py`), for interpreters started by `_seconds`."""
+    site = lambda_site()
     template = load_template()
     parameters = template.get("Parameters") or {}
     defaults = (template.get("Globals") or {}).get("Function") or {}
@@ -394,7 +397,7 @@ def lambda_environments() -> dict[str, tuple[Path, dict[str, str], bool]]:
                 "AWS_LAMBDA_FUNCTION_NAME": logical_id,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", defaults["MemorySize"])),
                 "LAMBDA_TASK_ROOT": str(folder),
-                "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "core"), str(folder)]),
+                "PYTHONPATH": os.pathsep.join(site.path_for(folder)),
             }
         )
         tracing = properties.get("Tracing", defaults.get("Tracing")) == "Active"
@@ -405,10 +408,10 @@ def lambda_environments() -> dict[str, tuple[Path, dict[str, str], bool]]:
 def _seconds(code: str, folder: Path, environment: dict[str, str], *arguments: str) -> float:
     """CPU seconds (user and system) of a fresh interpreter running ``code``: a cold import is CPU-bound
     once the files are cached, and unlike the wall clock its CPU time hardly moves with the other
-    processes of a shared machine."""
+    processes of a shared machine. `-S`: no site-packages of this virtualenv, only PYTHONPATH."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(  # noqa: S603 (our code)
-        [sys.executable, "-c", code, *arguments],
+        [sys.executable, "-S", "-c", code, *arguments],
         cwd=folder,
         env=environment,
         check=True,
@@ -422,18 +425,41 @@ ColdImport = tuple[float, float]
 """(median CPU seconds of a function's cold import, its median divided by that of `import boto3`)."""
 
 
+FLOOR = "floor: the libraries alone"
+FLOOR_IMPORT = """
+import botocore.session
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.params import Body
+app = APIGatewayHttpResolver(enable_validation=True)
+Logger(service="floor"), Metrics(namespace="floor")
+"""
+"""What every API function imports before any code of the service: botocore (its AWS client), Powertools'
+resolver with request validation (pydantic), Logger and Metrics."""
+FLOOR_TRACED = (
+    FLOOR_IMPORT + 'from aws_lambda_powertools import Tracer\nTracer(patch_modules=("botocore",))\n'
+)
+
+
 def cold_imports(runs: int = COLD_RUNS) -> dict[str, dict[str, ColdImport]]:
     """Per function and tracing (as the template sets it, and off): each run a fresh interpreter imports
-    the function, then another imports boto3 alone in the same environment, so drift hits both."""
+    the function, then another imports boto3 alone in the same environment, so drift hits both. The
+    FLOOR row imports only the libraries every function is built on (in the submit function's setup)."""
+    environments = lambda_environments()
+    functions = {
+        name: (folder, environment, traced, TRACING_ON_IMPORT, "import app")
+        for name, (folder, environment, traced) in environments.items()
+    }
+    functions[FLOOR] = (*environments["submit_feedback"], FLOOR_TRACED, FLOOR_IMPORT)
     results: dict[str, dict[str, ColdImport]] = {}
-    for name, (folder, environment, traced) in lambda_environments().items():
+    for name, (folder, environment, traced, traced_code, code_off) in functions.items():
         setups = {
             "template": (environment if traced else {**environment, "POWERTOOLS_TRACE_DISABLED": "true"}),
             "off": {**environment, "POWERTOOLS_TRACE_DISABLED": "true"},
         }
         results[name] = {}
         for setup, env in setups.items():
-            code = TRACING_ON_IMPORT if setup == "template" and traced else "import app"
+            code = traced_code if setup == "template" and traced else code_off
             _seconds(code, folder, env)  # the first run reads the files from disk
             handler, boto3_alone = [], []
             for _ in range(runs):
