@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -102,6 +102,51 @@ def test_a_submit_is_exactly_one_dynamodb_call(
     submit(counted, clock)
     submit(counted, clock, fields={"score": 1})
     assert aws_calls.operations() == {"dynamodb:UpdateItem": 2}
+
+
+def lose_first_answer(client: Any, twin: Any) -> list[str]:
+    """The client's next UpdateItem reaches the table but its answer is lost (a read timeout), so
+    botocore's own retry sends the very same request again, as on AWS. ``twin`` (another client of the
+    same table) delivers the lost attempt. Returns the attempts' record: "lost", then "answered"."""
+    attempts: list[str] = []
+    sent: list[dict[str, Any]] = []
+
+    def keep_parameters(params: dict[str, Any], **_: Any) -> None:
+        sent.append(dict(params))
+
+    def lose_once(request: Any, **_: Any) -> None:
+        if attempts:
+            attempts.append("answered")
+            return
+        attempts.append("lost")
+        twin.update_item(**sent[-1])
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", keep_parameters)
+    client.meta.events.register("before-send.dynamodb.UpdateItem", lose_once)
+    return attempts
+
+
+@pytest.mark.parametrize("expected_version", [None, 0, 1])
+def test_a_write_whose_answer_was_lost_is_answered_as_the_first_attempt(
+    feedback_tables: Any, clock: ManualClock, dynamodb_client_factory: Any, expected_version: int | None
+) -> None:
+    """botocore resends a write whose answer timed out; the resent write must not apply twice: the
+    answer is the first attempt's (created or not), the version moves once, an If-Match write is not
+    refused by its own first attempt."""
+    _, names = feedback_tables
+    client = dynamodb_client_factory()
+    store = make_store((client, names), clock)
+    if expected_version == 1:
+        before, _ = submit(store, clock, fields={"outcome": "negative"})
+    attempts = lose_first_answer(client, dynamodb_client_factory())
+    record, created = submit(store, clock, fields={"outcome": "positive"}, expected_version=expected_version)
+    assert attempts == ["lost", "answered"]
+    assert created is (expected_version != 1)
+    assert (record.outcome, record.version) == ("positive", 1 if created else 2)
+    assert store.get("acme", "run-1", "u-1") == record
+    if expected_version == 1:
+        assert record.feedback_id == before.feedback_id
 
 
 def test_updates_are_capped_per_record(feedback_tables: Any, clock: ManualClock) -> None:

@@ -27,7 +27,15 @@ REMOVAL_ACTOR = "removal_actor"
 OWNER_BOUND = "owner_bound"
 """True once a token bound to the record's user has written it: from then on tokens with no user bound are
 refused (403). Part of the write and delete conditions, so the check and the write are one atomic step."""
-INTERNAL_ATTRIBUTES = ("pk", "sk", "time_pk", "time_sk", "session_pk", "user_pk", REMOVAL_ACTOR, OWNER_BOUND)
+LAST_WRITE = "last_write"
+"""The id of the submit that last wrote the item. When a write's answer is lost (a timeout), the AWS SDK
+sends the same request again: its condition then fails on this id, and the store answers what the first
+attempt did instead of applying the write twice (a second version, a spurious change event, or a 412 for
+an If-Match write that succeeded)."""
+INTERNAL_ATTRIBUTES = (
+    *("pk", "sk", "time_pk", "time_sk", "session_pk", "user_pk"),
+    *(REMOVAL_ACTOR, OWNER_BOUND, LAST_WRITE),
+)
 """Stored for keys, indexes and bookkeeping; never part of a record in a response, an event or the stats."""
 DEFAULTS: dict[str, Any] = {"weight": 1.0, "source": "web"}
 SECONDS_PER_DAY = 86400

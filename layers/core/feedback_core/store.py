@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from feedback_core.models import (
     window_refusal,
 )
 from feedback_core.records import (
+    LAST_WRITE,
     OWNER_BOUND,
     REMOVAL_ACTOR,
     SESSION_INDEX,
@@ -123,6 +125,7 @@ class FeedbackStore:
         )
         if binding == "bound" and user_id != ANONYMOUS:
             write.sets[OWNER_BOUND] = True  # the shared anonymous record never becomes anyone's own
+        write_id = write.sets[LAST_WRITE] = str(uuid.uuid4())
         expression, names, values = write.expression()
         live_names, live_values = live_placeholders(now)
         names |= {"#pk": "pk"} | live_names
@@ -137,6 +140,8 @@ class FeedbackStore:
         if binding == "unbound":
             names["#owner_bound"] = OWNER_BOUND
             condition = f"({condition}) AND attribute_not_exists(#owner_bound)"
+        names["#last_write"], values[":last_write"] = LAST_WRITE, write_id
+        condition = f"({condition}) AND (attribute_not_exists(#last_write) OR #last_write <> :last_write)"
         names = used_placeholders(names, expression, condition)
         values = used_placeholders(values, expression, condition)
         try:
@@ -154,6 +159,9 @@ class FeedbackStore:
             if not is_conditional_failure(error):
                 raise
             old = item_at_refusal(error)
+            if old is not None and old.get(LAST_WRITE) == write_id:
+                # An earlier attempt of this very request wrote it; its answer was lost.
+                return record_from_item(old), old.get("feedback_id") == write.defaults["feedback_id"]
             return self._after_refusal(write, old, expected_version, now, binding), True
         old = deserialize(response.get("Attributes", {})) or None
         return record_from_item(write.apply(old)), old is None
