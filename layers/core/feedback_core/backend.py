@@ -85,13 +85,14 @@ Gateway's 30 s (see `admin`). Items not started when it is spent fail as `not_at
 BATCH_RESERVE_MS = ERASURE_RESERVE_MS
 
 BATCH_WORKERS = 8
-"""How many of a batch's items the admin function writes at once. Each write waits ~5-10 ms on DynamoDB
-for ~1 ms of CPU (validation, signing, JSON), and Python runs one thread's CPU at a time: at the template's
-MemorySize (512 MB, ~0.3 of a vCPU) that CPU is ~3 ms, so past ~8 writes in flight the CPU, not DynamoDB,
-sets the pace. 8 also stays under botocore's 10 pooled connections per client (each worker keeps a warm
-one) and, at ~100 writes/s each, under a partition's 1,000 writes/s for the usual sub-KB items (a batch on
-one run shares its partition key); larger items may be throttled, and fail alone as `throttled`. Items
-naming one record never overlap (see `write_batch`), so repeats do not add to it."""
+"""How many of a batch's items the admin function writes at once. An item costs ~2 ms of this process's
+CPU (validation, signing, JSON; measured on a full core against DynamoDB Local), which Python runs one
+thread at a time: at the template's MemorySize (512 MB, ~0.3 of a vCPU) ~7 ms, against a DynamoDB round
+trip of ~5-10 ms. Three writes in flight already keep that CPU busy; the rest cover slower answers (a tail
+latency, a throttled write backing off) and a function given more memory. 8 stays under botocore's 10
+pooled connections per client (no worker waits for one or opens its own), and a CPU-bound request
+(~150 writes/s) stays far under a partition's 1,000 writes/s (a batch on one run shares its partition
+key). Items naming one record never overlap (see `write_batch`)."""
 
 RecordKey = tuple[str, str]
 """(run_id, user_id): the record an item writes, within the key's project."""
