@@ -95,7 +95,7 @@ pooled connections per client (no worker waits for one or opens its own), and a 
 key). Items naming one record never overlap (see `write_batch`)."""
 
 RecordKey = tuple[str, str]
-"""(run_id, user_id): the record an item writes, within the key's project."""
+"""(run_id, user_id): the record an item writes, within the API key's project."""
 
 
 def write_batch(
@@ -142,7 +142,7 @@ def write_batch(
             if out_of_time():
                 break
             if isinstance(parsed, BatchFeedback):
-                # in a copy of this context: the function's settings are context variables
+                # in a copy of this context: the local stack gives each function its settings in one
                 writing[pool.submit(copy_context().run, _write_item, store, principal, index, parsed)] = key
             else:
                 results[index] = parsed
