@@ -52,7 +52,11 @@ def write_feedback(
 @tracer.capture_method
 def write_feedback_batch(batch: Annotated[FeedbackBatch, Body()]) -> Response[Any]:
     result = backend.write_batch(
-        services.feedback_store(), _writer(), batch.items, app.lambda_context.get_remaining_time_in_millis
+        services.feedback_store(),
+        _writer(),
+        batch.items,
+        app.lambda_context.get_remaining_time_in_millis,
+        workers=backend.BATCH_WORKERS,
     )
     metrics.add_metric(name="BackendFeedbackCreated", unit=MetricUnit.Count, value=result.created)
     metrics.add_metric(name="BackendFeedbackUpdated", unit=MetricUnit.Count, value=result.updated)

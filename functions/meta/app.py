@@ -4,9 +4,10 @@ import json
 from functools import cache
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from feedback_core import services
@@ -94,11 +95,15 @@ def _dashboard_page() -> str:
     return page.replace("{" + WIDGET + "}", f"v1/widget.js?v={_web_files()[WIDGET].version}")
 
 
-def _serve(found: StaticFile, extra_headers: dict[str, str] | None = None) -> Response[str]:
+def _serve(
+    found: StaticFile, extra_headers: dict[str, str] | None = None, *, version: str | None = None
+) -> Response[str]:
+    """The file; `version` is the `?v=` of a route that declares it, else it is read from the request."""
     event = app.current_event
+    requested = version if version is not None else event.get_query_string_value("v")
     return static_response(
         found,
-        versioned=event.get_query_string_value("v") == found.version,
+        versioned=requested == found.version,
         accept_encoding=event.get_header_value("accept-encoding", ""),
         if_none_match=event.get_header_value("if-none-match", ""),
         headers=extra_headers,
@@ -146,11 +151,24 @@ def docs_asset(asset: str) -> Response[str]:
     return _serve(found)
 
 
+# Any value is taken: a page cached before a deploy carries the old version, and a site may add a
+# cache-buster of its own; either still gets the file, only not for a year.
+WidgetVersion = Annotated[
+    str | None,
+    Query(
+        alias="v",
+        description="Cache-busting: the widget's current version (the 16 hex digits its ETag holds) makes "
+        "the answer cacheable for a year (`immutable`); any other value is served as the plain URL is "
+        "(5 minutes, then revalidated by ETag)",
+    ),
+]
+
+
 @app.get("/v1/widget.js", summary="The web widget: the custom element <feedback-widget>")
-def widget() -> Response[str]:
+def widget(version: WidgetVersion = None) -> Response[str]:
     # Any site may load it (a module script is fetched with CORS); API Gateway's CORS settings still
     # decide which origins may then call the API with a token.
-    return _serve(_web_files()[WIDGET], {"Cross-Origin-Resource-Policy": "cross-origin"})
+    return _serve(_web_files()[WIDGET], {"Cross-Origin-Resource-Policy": "cross-origin"}, version=version)
 
 
 # The dashboard is a page of this stack, not part of the API: it stays out of the OpenAPI document.

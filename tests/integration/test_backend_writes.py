@@ -11,10 +11,13 @@ from botocore.exceptions import ClientError
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from feedback_core import aws, services
+from feedback_core.backend import BATCH_WORKERS
 from local.functions import lambda_context
 from tests.conftest import AwsCalls
 from tests.integration.api import Api
 from tests.integration.test_api import ShrinkingLambdaContext, json_values, request_fuzz
+from tests.integration.writes_in_flight import RefusedWrites, WritesInFlight, throughput_exceeded
 from tests.support.aws_limits import StrictAws
 from tests.support.handlers import HttpResult, http_event, http_result, load_function
 
@@ -304,12 +307,26 @@ def test_batch_costs_one_update_item_per_valid_item(api: Api, full_key: str, aws
     assert aws_calls.operations() == {"dynamodb:UpdateItem": 10}
 
 
+def test_the_admin_function_writes_a_batchs_records_at_once(api: Api, full_key: str) -> None:
+    """Its first BATCH_WORKERS writes wait for one another before they are sent (WritesInFlight): written
+    one at a time, they would never meet; one record's items still go one after another."""
+    context = api.authorize(f"Bearer {full_key}")
+    services.reset()  # the function's clients are made again, with the hooks
+    writes = WritesInFlight(aws.listen, meet=BATCH_WORKERS)
+    items: list[dict[str, Any]] = [
+        {"run_id": "run-c", "user_id": f"u{index}", "outcome": "positive"} for index in range(20)
+    ]
+    items += [{"run_id": "run-c", "user_id": "u0", "score": score} for score in (1, 2, 3)]
+    response = api.call("admin", "write_feedback_batch", authorizer=context, body={"items": items})
+    assert response.status == 200, response.body
+    assert (response.body["created"], response.body["updated"], response.body["failed"]) == (20, 3, 0)
+    assert [r["version"] for r in response.body["results"][20:]] == [2, 3, 4]
+    assert (writes.most, writes.most_per_record, writes.started) == (BATCH_WORKERS, 1, len(items))
+    assert read(api, full_key, "run-c", "u0").body["score"] == 3
+
+
 def _throughput_exceeded(_: Any) -> ClientError:
-    error = {
-        "Code": "ProvisionedThroughputExceededException",
-        "Message": "The level of configured provisioned",
-    }
-    return ClientError({"Error": error}, "UpdateItem")
+    return throughput_exceeded()
 
 
 def test_a_throttled_item_fails_alone_with_a_retryable_code(
@@ -318,7 +335,9 @@ def test_a_throttled_item_fails_alone_with_a_retryable_code(
     """DynamoDB still throttles the first item's write after the SDK's retries: that item fails alone,
     with the retryable code `throttled`, and the others are written."""
     context = api.authorize(f"Bearer {full_key}")
-    strict_aws.inject("dynamodb", "UpdateItem", _throughput_exceeded)
+    # alice's write, whichever of the batch's concurrent writes is sent first (see BATCH_WORKERS)
+    services.reset()
+    refused = RefusedWrites(aws.listen, ["alice"], throughput_exceeded)
     items = [
         {"run_id": "run-t", "user_id": user, "outcome": "positive"} for user in ("alice", "bob", "carol")
     ]
@@ -329,6 +348,7 @@ def test_a_throttled_item_fails_alone_with_a_retryable_code(
     assert (response.body["created"], response.body["failed"]) == (2, 1)
     assert read(api, full_key, "run-t", "alice").status == 404
     assert read(api, full_key, "run-t", "bob").status == 200
+    assert refused.pending == []
     # the same answer on PUT is the request's own 429
     strict_aws.inject("dynamodb", "UpdateItem", _throughput_exceeded)
     throttled = put(api, full_key, "run-t", "alice", {"outcome": "positive"})
