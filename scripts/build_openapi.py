@@ -23,14 +23,16 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from feedback_core.errors import ServiceError
-from feedback_core.models import (
-    MAX_BATCH_ITEMS,
+from feedback_core.fields import (
     MAX_CONTEXT_BYTES,
     MAX_DETAILS_BYTES,
     MAX_DETAILS_DEPTH,
     MAX_NUMBER_MAGNITUDE,
     MIN_NUMBER_MAGNITUDE,
     PATH_SEGMENT_PATTERN,
+)
+from feedback_core.models import (
+    MAX_BATCH_ITEMS,
     BatchResult,
     ErasureResult,
     FeedbackPage,

@@ -10,8 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from feedback_core import feedback, services
 from feedback_core.errors import NotFound
+from feedback_core.fields import PathIdentifier
 from feedback_core.http import FeedbackResolver, json_response
-from feedback_core.models import FeedbackSubmission, PathIdentifier
+from feedback_core.models import FeedbackSubmission
 from feedback_core.observability import logger, metrics, tracer
 from feedback_core.settings import FeedbackTableSettings, TokenVerifySettings
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from feedback_core import services
-from feedback_core.models import MAX_CONTEXT_BYTES, json_size
+from feedback_core.fields import MAX_CONTEXT_BYTES, json_size
 from feedback_core.tokens import MAX_TOKEN_LENGTH
 from tests.conftest import AwsCalls
 from tests.integration.api import Api

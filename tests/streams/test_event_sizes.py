@@ -26,13 +26,8 @@ from feedback_core.events import (
     sns_entry_size,
     wire_json,
 )
-from feedback_core.models import (
-    MAX_CONTEXT_BYTES,
-    MAX_DETAILS_BYTES,
-    FeedbackSubmission,
-    TokenRequest,
-    json_size,
-)
+from feedback_core.fields import MAX_CONTEXT_BYTES, MAX_DETAILS_BYTES, json_size
+from feedback_core.models import FeedbackSubmission, TokenRequest
 from feedback_core.streams import publish_batch
 from local.functions import lambda_context
 from tests.streams.pipeline import Pipeline

@@ -22,35 +22,22 @@ NEVER = ("boto3", "s3transfer", "multiprocessing", "pydantic_settings")
 or a settings library (settings are plain pydantic models)."""
 NOT_PATCHED = ("requests", "httpx", "sqlite3", "aws_xray_sdk.ext.requests", "aws_xray_sdk.ext.httpx")
 """Libraries installed here that the X-Ray SDK would patch, and import: the Tracer patches botocore only."""
+_API = ("access", "aws", "errors", "http", "models", "observability", "services", "token_limits")
+_STREAM = ("aws", "clock", "dynamo", "errors", "events", "models", "observability", "records", "services")
 FEEDBACK_CORE_AT_IMPORT = {
-    "admin": {
-        *("access", "admin", "aws", "backend", "clock", "errors", "feedback", "http", "models"),
-        *("observability", "services"),
-    },
-    "authorizer": {
-        *("access", "apikeys", "aws", "clock", "dynamo", "errors", "models", "observability"),
-        "services",
-    },
-    "issue_token": {"access", "aws", "errors", "feedback", "http", "models", "observability", "services"},
-    "meta": {"aws", "errors", "http", "models", "observability", "services", "static_files"},
-    "publish_events": {
-        *("aws", "clock", "dynamo", "errors", "events", "models", "observability", "records"),
-        *("services", "stats", "streams"),
-    },
-    "query": {
-        *("access", "aws", "dynamo", "errors", "http", "models", "observability", "queries"),
-        *("services", "stats"),
-    },
-    "stats": {
-        *("aws", "clock", "dynamo", "errors", "events", "models", "observability", "records"),
-        *("services", "stats", "streams"),
-    },
-    "submit_feedback": {"access", "aws", "errors", "feedback", "http", "models", "observability", "services"},
+    "admin": {*_API, "admin", "backend", "clock", "feedback"},
+    "authorizer": {*_API, "apikeys", "clock", "dynamo"} - {"http"},
+    "issue_token": {*_API, "feedback"},
+    "meta": {"aws", "errors", "http", "observability", "services", "static_files"},
+    "publish_events": {*_STREAM, "stats", "streams", "token_limits"},
+    "query": {*_API, "dynamo", "queries", "stats"},
+    "stats": {*_STREAM, "stats", "streams", "token_limits"},
+    "submit_feedback": {*_API, "feedback"},
 }
-"""The shared package's modules each function imports at a cold start (besides settings and
-token_limits, which every one needs): the rest (token verification, the stores, the cursor codec, the
-publisher) is imported by the first request that uses it, through services."""
-EVERY_FUNCTION = {"settings", "token_limits"}
+"""The shared package's modules each function imports at a cold start (besides fields and settings,
+which every one needs; the meta function builds no model): the rest (token verification, the stores,
+the cursor codec, the publisher) is imported by the first request that uses it, through services."""
+EVERY_FUNCTION = {"fields", "settings"}
 NOT_FOR = {
     "submit_feedback": (
         "aws_lambda_powertools.utilities.parameters",

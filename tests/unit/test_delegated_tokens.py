@@ -21,8 +21,9 @@ from feedback_core.certificates import (
 )
 from feedback_core.clock import iso_timestamp
 from feedback_core.errors import Unauthorized, ValidationFailed
+from feedback_core.fields import MAX_CONTEXT_BYTES, json_size
 from feedback_core.jws import ES256, compact_json, encode_segment, kms_sign, raw_signature
-from feedback_core.models import MAX_CONTEXT_BYTES, TokenRequest, json_size
+from feedback_core.models import TokenRequest
 from feedback_core.settings import ConfigurationError, TokenIssueSettings, function_environment, load_settings
 from feedback_core.tokens import (
     MAX_TOKEN_LENGTH,

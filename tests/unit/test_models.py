@@ -10,14 +10,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 from feedback_core.errors import ValidationFailed
-from feedback_core.models import (
-    DATE_MESSAGE,
-    FeedbackSubmission,
-    ListQuery,
-    TokenRequest,
-    json_depth,
-    utc_moment,
-)
+from feedback_core.fields import DATE_MESSAGE, json_depth, utc_moment
+from feedback_core.models import FeedbackSubmission, ListQuery, TokenRequest
 from feedback_core.stats import StatsQuery
 
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from feedback_core.errors import ValidationFailed
-from feedback_core.models import MAX_CONTEXT_BYTES, FeedbackSubmission, TokenRequest, json_size
+from feedback_core.fields import MAX_CONTEXT_BYTES, json_size
+from feedback_core.models import FeedbackSubmission, TokenRequest
 from feedback_core.tokens import MAX_TOKEN_LENGTH
 from tests.conftest import AwsCalls
 from tests.support.aws_limits import KMS_MAX_RAW_MESSAGE

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from feedback_core.apikeys import ApiKeyStore
 from feedback_core.errors import ServiceError
-from feedback_core.models import ALL_SCOPES, ProjectName
+from feedback_core.fields import ALL_SCOPES, ProjectName
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from feedback_core.errors import Forbidden, Unauthorized
-from feedback_core.models import ANONYMOUS, Principal, Scope, TokenBinding, TokenClaims
+from feedback_core.fields import ANONYMOUS, Scope, TokenBinding
+from feedback_core.models import Principal, TokenClaims
 
 
 def authorizer_context(principal: Principal | None) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from feedback_core.clock import Clock, iso_timestamp, system_clock
 from feedback_core.dynamo import deserialize, refused_as, serialize
 from feedback_core.errors import Conflict, NotFound
-from feedback_core.models import ApiKey, Principal, Scope
+from feedback_core.fields import Scope
+from feedback_core.models import ApiKey, Principal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -25,9 +25,9 @@ from pydantic import ValidationError
 from feedback_core.admin import ERASURE_BUDGET_SECONDS, ERASURE_RESERVE_MS
 from feedback_core.clock import Clock
 from feedback_core.errors import PayloadTooLarge, ServiceError
+from feedback_core.fields import MAX_DETAILS_BYTES, TokenBinding
 from feedback_core.http import THROTTLING_CODES, validation_failure
 from feedback_core.models import (
-    MAX_DETAILS_BYTES,
     BackendFeedback,
     BatchFeedback,
     BatchItemResult,
@@ -35,7 +35,6 @@ from feedback_core.models import (
     FeedbackRecord,
     ItemError,
     Principal,
-    TokenBinding,
 )
 from feedback_core.observability import logger
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from feedback_core.access import caller_user, token_binding
 from feedback_core.errors import PayloadTooLarge, Unauthorized, ValidationFailed
+from feedback_core.fields import MAX_DETAILS_BYTES
 from feedback_core.models import (
-    MAX_DETAILS_BYTES,
     FeedbackRecord,
     FeedbackSubmission,
     Principal,

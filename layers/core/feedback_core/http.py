@@ -29,7 +29,7 @@ from feedback_core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from feedback_core.models import PathIdentifier
+from feedback_core.fields import PathIdentifier
 from feedback_core.observability import logger
 from feedback_core.settings import ConfigurationError, FunctionSettings, load_settings
 

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from feedback_core.clock import iso_timestamp
 from feedback_core.dynamo import Item, from_dynamo, to_dynamo
-from feedback_core.models import ANONYMOUS, FeedbackRecord
+from feedback_core.fields import ANONYMOUS
+from feedback_core.models import FeedbackRecord
 
 TIME_INDEX = "time-index"
 SESSION_INDEX = "session-index"

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from feedback_core.dynamo import query_pages, serialize, stream_images
-from feedback_core.models import DATE_SUMMARY, DateOrDateTime, ShortText, window_refusal
+from feedback_core.fields import DATE_SUMMARY, DateOrDateTime, ShortText, window_refusal
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

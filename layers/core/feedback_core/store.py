@@ -29,14 +29,8 @@ from feedback_core.dynamo import (
     used_placeholders,
 )
 from feedback_core.errors import Conflict, Forbidden, NotFound, TooManyUpdates, ValidationFailed
-from feedback_core.models import (
-    ANONYMOUS,
-    FeedbackPage,
-    FeedbackRecord,
-    ListQuery,
-    TokenBinding,
-    window_refusal,
-)
+from feedback_core.fields import ANONYMOUS, TokenBinding, window_refusal
+from feedback_core.models import FeedbackPage, FeedbackRecord, ListQuery
 from feedback_core.records import (
     LAST_WRITE,
     OWNER_BOUND,
