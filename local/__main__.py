@@ -16,22 +16,20 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from local.gateway import Gateway, GatewayServer  # light: the standard library only
+from local.template import REGION
 from local.ttl import DEFAULT_SWEEP_SECONDS
 
 if TYPE_CHECKING:
     from local.stack import LocalStack
 
 STARTED = time.monotonic()
-DEFAULT_PORT = 3000
 _REPEAT_GRACE_SECONDS = 2.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description="Run the feedback service locally.")
     add = parser.add_argument
-    add(
-        "--port", type=int, default=int(os.environ.get("PORT") or DEFAULT_PORT), help="default: $PORT or 3000"
-    )
+    add("--port", type=int, default=int(os.environ.get("PORT") or 3000), help="default: $PORT or 3000")
     add("--host", default="127.0.0.1", help="gateway address (default: 127.0.0.1)")
     add("--persist", type=Path, metavar="DIR", help="keep tables, keys and secrets in DIR across restarts")
     add("--state-dir", type=Path, default=Path(".local"), metavar="DIR", help="for credentials.json")
@@ -127,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def banner(stack: LocalStack, seconds: float) -> str:
-    from local.harness import REGION  # noqa: PLC0415 (heavy)
     from local.taps import EVENTS_QUEUE, SNS_QUEUE  # noqa: PLC0415
 
     url, key, persist = stack.endpoint, stack.api_key, stack.options.persist
@@ -163,11 +160,6 @@ curl -s "{url}/v1/feedback?limit=5" -H "Authorization: Bearer $FEEDBACK_API_KEY"
 
 Ctrl-C stops it.
 """
-
-
-def curl_lines(text: str) -> list[str]:
-    """The shell lines of a banner (what a user pastes), for tests."""
-    return [line for line in text.splitlines() if line.startswith(("export ", "TOKEN=", "curl "))]
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ from local.cloud import Stack, deploy_stack, environment_of
 from local.functions import LocalFunction
 from local.gateway import ApiDefinition, Gateway, HttpRequest, HttpResponse
 
-REGION = "us-east-1"
-
 
 class Harness:
     """The stack's functions and the gateway routing to them (after :meth:`serve_api`); ``table_names``
@@ -64,16 +62,7 @@ def in_process(stack_name: str, parameters: Mapping[str, Any] | None = None) -> 
 
 def api_definition(stack: Stack, functions_by_arn: Mapping[str, str]) -> ApiDefinition:
     """The gateway's view of the stack's HTTP API (resolved OpenAPI body and ``$default`` stage)."""
-    (api,) = stack.resources_of_type("AWS::ApiGatewayV2::Api")  # the template has one
-    physical = stack.resources[api]
-    stages = [stack.resolved.get(lid, {}) for lid in stack.resources_of_type("AWS::ApiGatewayV2::Stage")]
-    stage = next((properties for properties in stages if properties.get("ApiId") == physical), None)
-    account = next(iter(functions_by_arn), "arn:aws:lambda:us-east-1:123456789012:").split(":")[4]
-    return ApiDefinition.from_openapi(
-        stack.resolved[api]["Body"],
-        functions_by_arn,
-        api_id=physical,
-        account_id=account,
-        region=REGION,
-        stage=stage,
-    )
+    (api,) = stack.resources_of_type("AWS::ApiGatewayV2::Api")  # the template has one, and one stage
+    (stage,) = stack.resources_of_type("AWS::ApiGatewayV2::Stage")
+    body = stack.resolved[api]["Body"]
+    return ApiDefinition.from_openapi(body, functions_by_arn, stack.resources[api], stack.resolved[stage])

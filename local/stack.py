@@ -6,7 +6,6 @@ over HTTP, the stream pollers, the TTL sweeper, the event taps and ``<state dir>
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -19,16 +18,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local.cloud import Clients, Stack, deploy_stack
+from local.cloud import Clients, deploy_stack
 from local.ddblocal import DynamoDBLocal, ensure_installed
 from local.demo import demo_page
 from local.gateway import GatewayServer
-from local.harness import REGION, Harness
+from local.harness import Harness
 from local.pollers import MappingConfig, StreamPoller, sqs_sender
 from local.state import PersistentState, checkpoint_saver, restoring, write_private_json
 from local.tables import create_tables_from_template
 from local.taps import TapTrimmer, create_event_taps
-from local.template import load_template
+from local.template import REGION, load_template
 from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, table_of_stream, ttl_tables
 
 log = logging.getLogger("local.stack")
@@ -83,16 +82,39 @@ class LocalStack:
         return self.options.state_dir / "credentials.json"
 
     def start(self) -> None:
-        options = self.options
-        self._base_environment()
+        options, started = self.options, time.monotonic()
+        for name in [*CLEARED, *(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL"))]:
+            os.environ.pop(name, None)
+        os.environ.update(DUMMY_CREDENTIALS, AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION)
+        os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
         self.server.serve_in_thread()  # answers 503 until the API is configured
-        self._start_moto()
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 (heavy import, after the port check)
+
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        self.moto_url = os.environ["AWS_ENDPOINT_URL"] = "http://{}:{}".format(*self.moto.get_host_and_port())
         if options.persist is not None:
             options.persist.mkdir(parents=True, exist_ok=True)
             self.state = PersistentState.load(options.persist, options.stack_name)
-        stack, ddb = self._deploy_beside_dynamodb_local()
+        parameters = self._parameters()
+        # DynamoDB Local (a JVM) starts while the stack deploys.
+        with ThreadPoolExecutor(1, thread_name_prefix="deploy") as pool:
+            clients, on_created = (
+                Clients(endpoint_url=self.moto_url),
+                restoring(self.state) if self.state else None,
+            )
+            deployed = pool.submit(
+                deploy_stack, clients, options.stack_name, parameters, on_created=on_created
+            )
+            directory = options.persist / "dynamodb" if options.persist else None
+            ddb = self.ddb = DynamoDBLocal(db_path=directory, jar=ensure_installed()).start()
+            stack = deployed.result()
+        data = directory or "in memory"
+        log.info(
+            "stack %s on moto and DynamoDB Local (%s) in %.1f s", stack.name, data, time.monotonic() - started
+        )
         tables = create_tables_from_template(
-            ddb.client(), prefix=options.stack_name, parameters=self.parameters, exist_ok=True
+            ddb.client(), prefix=options.stack_name, parameters=parameters, exist_ok=True
         )
         harness = self.harness = Harness(stack, tables, self.server.gateway)
         self._process_environment(harness, ddb.endpoint_url)
@@ -102,9 +124,10 @@ class LocalStack:
         self.api_key = self._demo_key(harness.table_names["ApiKeysTable"])
         self._start_pollers(harness, ddb)
         # Built even when disabled (0 s), so that a test can sweep when it chooses.
-        dynamodb = self._client("dynamodb", ddb.endpoint_url)
         ttl = ttl_tables(stack, tables)
-        self.ttl_sweeper = TtlSweeper(dynamodb, ttl, self.swept, interval=options.ttl_sweep_seconds)
+        self.ttl_sweeper = TtlSweeper(
+            ddb.client(_CLIENT_CONFIG), ttl, self.swept, interval=options.ttl_sweep_seconds
+        )
         self.ttl_sweeper.start()
         if self.state is not None:
             self.state.save()
@@ -112,60 +135,19 @@ class LocalStack:
         self.server.gateway.add_local_route("GET", "/", demo_page(self.server.gateway.handle, self.api_key))
         harness.serve_api()  # last: /v1/health answers 200 once everything is ready
 
-    def _base_environment(self) -> None:
-        for name in [*CLEARED, *(name for name in os.environ if name.startswith("AWS_ENDPOINT_URL"))]:
-            os.environ.pop(name, None)
-        os.environ.update(DUMMY_CREDENTIALS)
-        os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = REGION
-        os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    def _client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
 
-    def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 (heavy import, after the port check)
-
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.moto_url = os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
-        log.info("AWS emulator (moto) on %s", self.moto_url)
-
-    def _client(self, service: str, endpoint_url: str | None = None) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service, endpoint_url=endpoint_url or self.moto_url, region_name=REGION, config=_CLIENT_CONFIG
-        )
-
-    @functools.cached_property
-    def parameters(self) -> dict[str, Any]:
+    def _parameters(self) -> dict[str, Any]:
         """Template parameters: the given ones, and the demo page's origins added to AllowedOrigins."""
-        parameters: dict[str, Any] = dict(self.options.parameters)
-        declared = load_template()["Parameters"]["AllowedOrigins"]
-        given = parameters.get("AllowedOrigins", declared["Default"])
+        declared = load_template()["Parameters"]["AllowedOrigins"]["Default"]
+        given = self.options.parameters.get("AllowedOrigins", declared)
         origins = [origin.strip() for origin in given.split(",") if origin.strip()]
         port = self.server.port
         for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", self.endpoint):
             if origin not in origins and "*" not in origins:
                 origins.append(origin)
-        parameters["AllowedOrigins"] = origins
-        return parameters
-
-    def _deploy_beside_dynamodb_local(self) -> tuple[Stack, DynamoDBLocal]:
-        """DynamoDB Local (Java; in memory unless --persist) starts while the stack deploys."""
-        started, directory = (
-            time.monotonic(),
-            self.options.persist / "dynamodb" if self.options.persist else None,
-        )
-        with ThreadPoolExecutor(1, thread_name_prefix="deploy") as pool:
-            deployed = pool.submit(
-                deploy_stack,
-                Clients(endpoint_url=self.moto_url),
-                stack_name=self.options.stack_name,
-                parameters=self.parameters,
-                on_created=restoring(self.state) if self.state is not None else None,
-            )
-            ddb = self.ddb = DynamoDBLocal(db_path=directory, jar=ensure_installed()).start()
-            log.info("DynamoDB Local on %s (data %s)", ddb.endpoint_url, directory or "in memory")
-            stack = deployed.result()
-        log.info("stack %s created in %.1f s", stack.name, time.monotonic() - started)
-        return stack, ddb
+        return {**self.options.parameters, "AllowedOrigins": origins}
 
     def _process_environment(self, harness: Harness, dynamodb_url: str) -> None:
         environment = harness.shared_variables()
@@ -201,7 +183,7 @@ class LocalStack:
     def _start_pollers(self, harness: Harness, ddb: DynamoDBLocal) -> None:
         sender = sqs_sender(self._client("sqs"))
         functions = {key: f for f in harness.functions.values() for key in (f.name, f.arn)}
-        streams = self._client("dynamodbstreams", ddb.endpoint_url)
+        streams = ddb.streams_client(_CLIENT_CONFIG)
         for logical_id, properties in harness.stack.event_source_mappings.items():
             config = MappingConfig.from_properties(logical_id, properties)
             # The functions' table is DynamoDB Local's: its stream replaces moto's.

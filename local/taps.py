@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from local.cloud import Stack
-from local.harness import REGION
+from local.template import REGION
 from local.worker import PeriodicWorker
 
 log = logging.getLogger("local.taps")

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local.gateway.routes import ApiDefinition, Route
-from local.template import text
+from local.template import ACCOUNT_ID, REGION, text
 
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2: methods and header names
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5: not in a header value
@@ -126,7 +126,7 @@ def build_authorizer_event(
     facts: RequestFacts,
 ) -> dict[str, Any]:
     """The payload format 2.0 event of a Lambda REQUEST authorizer."""
-    stage_arn = f"arn:aws:execute-api:{api.region}:{api.account_id}:{api.api_id}/$default"
+    stage_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api.api_id}/$default"
     return _request_fields(request, api, route, facts) | {
         "type": "REQUEST",
         "routeArn": f"{stage_arn}/{request.method}{request.raw_path}",
@@ -162,7 +162,7 @@ def _request_fields(
     if request.raw_query:
         event["queryStringParameters"] = request.query
     event["requestContext"] = {
-        "accountId": api.account_id,
+        "accountId": ACCOUNT_ID,
         "apiId": api.api_id,
         "domainName": domain,
         "domainPrefix": domain.split(".", 1)[0],

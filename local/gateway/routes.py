@@ -89,8 +89,6 @@ class ApiDefinition:
     """What the gateway serves: routes (most specific first), authorizers, CORS and throttling."""
 
     api_id: str
-    account_id: str
-    region: str
     routes: tuple[Route, ...]
     authorizers: Mapping[str, AuthorizerConfig]
     cors: CorsConfig | None = None
@@ -101,10 +99,7 @@ class ApiDefinition:
         cls,
         body: Mapping[str, Any],
         functions_by_arn: Mapping[str, str],
-        *,
         api_id: str,
-        account_id: str,
-        region: str,
         stage: Mapping[str, Any] | None = None,
     ) -> ApiDefinition:
         """From the OpenAPI body of an ``AWS::ApiGatewayV2::Api`` and its stage's properties;
@@ -163,9 +158,7 @@ class ApiDefinition:
                 int(throttling["ThrottlingBurstLimit"]), float(throttling["ThrottlingRateLimit"])
             )
         routes.sort(key=lambda route: route.rank)
-        return cls(
-            api_id, account_id, region, tuple(routes), authorizers, _cors(cors) if cors else None, throttle
-        )
+        return cls(api_id, tuple(routes), authorizers, _cors(cors) if cors else None, throttle)
 
     def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:  # most specific first
