@@ -125,8 +125,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def banner(stack: LocalStack, seconds: float) -> str:
-    from local.taps import EVENTS_QUEUE, SNS_QUEUE  # noqa: PLC0415
-
     url, key, persist = stack.endpoint, stack.api_key, stack.options.persist
     request_body = '{"run_id": "run-1", "user_id": "user-1"}'
     extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"feedback_token\"])'"
@@ -148,7 +146,7 @@ Feedback service running at {url}  (ready in {seconds:.1f} s)
   Project:     {stack.options.project}
   API key:     {key}
   Credentials: {stack.credentials_path}  (AWS emulator {stack.moto_url}, {REGION})
-  Events:      make events   (SQS queues {EVENTS_QUEUE} and {SNS_QUEUE})
+  Events:      make events   (SQS queues {stack.taps["events_queue"]} and {stack.taps["sns_queue"]})
   Data:        {data}
 
 Try it (paste into a shell):

@@ -90,7 +90,6 @@ class Deployment:
                     "to EMULATED_TYPES in local/emulation.py"
                 )
         hidden: dict[str, Any] = {}
-        literals: dict[str, Physical | None] = {}
         for logical_id, kind in self.emulated.items():
             resource = hidden[logical_id] = resources.pop(logical_id)
             create = EMULATED_TYPES[kind].create
@@ -99,7 +98,6 @@ class Deployment:
                 if self.on_created is not None:
                     physical = self.on_created(self.clients, logical_id, kind, physical) or physical
                 self.created[logical_id] = physical
-            literals[logical_id] = self.created.get(logical_id)
         for logical_id, resource in resources.items():
             applied = APPLIED_AFTERWARDS.get(resource["Type"], {})
             kept = {key: value for key, value in (resource.get("Properties") or {}).items() if key in applied}
@@ -108,9 +106,9 @@ class Deployment:
             elif kept:
                 hidden[logical_id] = {**resource, "Properties": kept}
 
-        document = cast("Template", _substitute(document, literals))
+        document = cast("Template", _substitute(document, self.created))
         outputs = document.setdefault("Outputs", {})
-        for logical_id, resource in _substitute(hidden, literals).items():
+        for logical_id, resource in _substitute(hidden, self.created).items():
             value = {"Fn::ToJsonString": resource.get("Properties") or {}}
             outputs[f"{HIDDEN_OUTPUT_PREFIX}{logical_id}"] = {"Value": value}
         _numbers_as_strings(document)
@@ -144,8 +142,9 @@ class Deployment:
         return f"{self.stack_name}-{logical_id}-{uuid.uuid4().hex[:12].upper()}"
 
 
-def _substitute(node: Any, literals: Mapping[str, Physical | None]) -> Any:
-    """``node`` with every Ref, Fn::GetAtt and Fn::Sub reference to ``literals`` replaced by its value."""
+def _substitute(node: Any, literals: Mapping[str, Physical]) -> Any:
+    """``node`` with every Ref, Fn::GetAtt and Fn::Sub reference to ``literals`` replaced by its value (the
+    forms SAM's output has: ``Fn::GetAtt [name, attribute]``, and references in a ``Fn::Sub`` string)."""
     if isinstance(node, list):
         return [_substitute(value, literals) for value in node]
     if not isinstance(node, dict):
@@ -153,36 +152,19 @@ def _substitute(node: Any, literals: Mapping[str, Physical | None]) -> Any:
     if len(node) == 1:
         ((function, args),) = node.items()
         if function == "Ref" and args in literals:
-            return _literal_value(literals, args, None)
-        if function == "Fn::GetAtt":
-            name, _, attribute = args.partition(".") if isinstance(args, str) else (args[0], "", args[1])
-            if name in literals:
-                return _literal_value(literals, name, attribute)
-        if function == "Fn::Sub":
-            template, variables = (
-                (args[0], _substitute(args[1], literals)) if isinstance(args, list) else (args, {})
-            )
+            return literals[args].ref
+        if function == "Fn::GetAtt" and args[0] in literals:
+            return literals[args[0]].attributes[args[1]]
+        if function == "Fn::Sub" and isinstance(args, str):
 
             def replace(match: re.Match[str]) -> str:
-                name = match.group(1)
-                if name in variables or name not in literals:
-                    return match.group(0)
-                return _literal_value(literals, name, match.group(2))
+                physical = literals.get(match[1])
+                if physical is None:
+                    return match[0]
+                return physical.attributes[match[2]] if match[2] else physical.ref
 
-            template = _SUB_REFERENCE.sub(replace, template)
-            return {"Fn::Sub": [template, variables] if variables else template}
+            return {"Fn::Sub": _SUB_REFERENCE.sub(replace, args)}
     return {key: _substitute(value, literals) for key, value in node.items()}
-
-
-def _literal_value(literals: Mapping[str, Physical | None], name: str, attribute: str | None) -> str:
-    physical = literals[name]
-    if physical is None:
-        raise TemplateError(f"{name} is emulated after the stack, so nothing in the stack may reference it")
-    if attribute is None:
-        return physical.ref
-    if attribute not in physical.attributes:
-        raise TemplateError(f"Fn::GetAtt {name}.{attribute} is not emulated")
-    return physical.attributes[attribute]
 
 
 def _numbers_as_strings(document: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ over HTTP, the stream pollers, the TTL sweeper, the event taps and ``<state dir>
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 import time
@@ -18,17 +20,17 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local.cloud import Clients, deploy_stack
+from local.cloud import Clients, Stack, deploy_stack
 from local.ddblocal import DynamoDBLocal, ensure_installed
 from local.demo import demo_page
 from local.gateway import GatewayServer
 from local.harness import Harness
 from local.pollers import MappingConfig, StreamPoller, sqs_sender
-from local.state import PersistentState, checkpoint_saver, restoring, write_private_json
+from local.state import PersistentState, restoring, write_private_json
 from local.tables import create_tables_from_template
-from local.taps import TapTrimmer, create_event_taps
-from local.template import REGION, load_template
+from local.template import ACCOUNT_ID, REGION, load_template
 from local.ttl import DEFAULT_SWEEP_SECONDS, SweptItems, TtlSweeper, table_of_stream, ttl_tables
+from local.worker import PeriodicWorker
 
 log = logging.getLogger("local.stack")
 
@@ -36,6 +38,10 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loc
 DEMO_SCOPES = ("tokens:write", "feedback:read", "feedback:write")
 # Variables that would point boto3 somewhere else than the emulators.
 CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CONFIG_FILE")
+EVENTS_QUEUE = "feedback-events-local"
+SNS_QUEUE = "feedback-sns-local"
+EVENTS_RULE = "feedback-local-every-event"
+MAX_UNREAD_TAP_MESSAGES = 100
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10)
 
 
@@ -118,9 +124,7 @@ class LocalStack:
         )
         harness = self.harness = Harness(stack, tables, self.server.gateway)
         self._process_environment(harness, ddb.endpoint_url)
-        self.taps = create_event_taps(stack, self._client("sqs"), self._client("events"), self._client("sns"))
-        self.tap_trimmer = TapTrimmer([self.taps["events_queue_url"], self.taps["sns_queue_url"]])
-        self.tap_trimmer.start()
+        self._create_event_taps(stack)
         self.api_key = self._demo_key(harness.table_names["ApiKeysTable"])
         self._start_pollers(harness, ddb)
         # Built even when disabled (0 s), so that a test can sweep when it chooses.
@@ -134,6 +138,25 @@ class LocalStack:
         self._write_credentials(harness, ddb.endpoint_url)
         self.server.gateway.add_local_route("GET", "/", demo_page(self.server.gateway.handle, self.api_key))
         harness.serve_api()  # last: /v1/health answers 200 once everything is ready
+
+    def _create_event_taps(self, stack: Stack) -> None:
+        """The taps (``make events``): a queue receiving every event of the bus, one every message of the
+        topic; named in credentials.json as :attr:`taps` gives them."""
+        sqs, events = self._client("sqs"), self._client("events")
+        events_url, sns_url = (
+            sqs.create_queue(QueueName=name)["QueueUrl"] for name in (EVENTS_QUEUE, SNS_QUEUE)
+        )
+        bus, topic = stack.outputs["EventBusName"], stack.outputs["EventsTopicArn"]
+        pattern = json.dumps({"account": [ACCOUNT_ID]})  # every event on the bus
+        events.put_rule(Name=EVENTS_RULE, EventBusName=bus, EventPattern=pattern)
+        target = {"Id": "local-queue", "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{EVENTS_QUEUE}"}
+        events.put_targets(Rule=EVENTS_RULE, EventBusName=bus, Targets=[target])
+        sns_queue = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{SNS_QUEUE}"
+        self._client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sns_queue)
+        self.taps = {"event_bus_name": bus, "events_topic_arn": topic, "events_queue_url": events_url}
+        self.taps |= {"sns_queue_url": sns_url, "events_queue": EVENTS_QUEUE, "sns_queue": SNS_QUEUE}
+        self.tap_trimmer = TapTrimmer([EVENTS_QUEUE, SNS_QUEUE])
+        self.tap_trimmer.start()
 
     def _client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
@@ -198,7 +221,7 @@ class LocalStack:
                 stream_arn=stream_arn,
                 send_failure=sender,
                 checkpoints=state.checkpoints_for(logical_id, stream_arn) if state else None,
-                on_checkpoint=checkpoint_saver(state, stream_arn) if state else None,
+                on_checkpoint=functools.partial(state.record_checkpoint, stream_arn) if state else None,
                 swept=self.swept,
             )
             poller.start()
@@ -250,3 +273,22 @@ class LocalStack:
             except Exception:
                 log.exception("stopping %s failed", name)
         self.moto = self.ddb = None
+
+
+class TapTrimmer(PeriodicWorker):
+    """Keeps each tap queue to its newest :data:`MAX_UNREAD_TAP_MESSAGES` unread messages, in moto's
+    in-process backend: moto's SendMessage takes time linear in the queue's length (and applies the
+    retention period only when someone receives), so an unread tap would slow every event delivery."""
+
+    def __init__(self, queues: list[str]) -> None:
+        super().__init__("tap-trimmer", 1.0)
+        self.queues = queues
+
+    def tick(self) -> None:
+        from moto.sqs.models import sqs_backends  # noqa: PLC0415 (only with moto in this process)
+
+        for name in self.queues:
+            queue = sqs_backends[ACCOUNT_ID][REGION].queues[name]
+            excess = len(queue._messages) - MAX_UNREAD_TAP_MESSAGES
+            if excess > 0:
+                del queue._messages[:excess]  # in place: a message moto appends meanwhile stays

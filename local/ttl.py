@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from local.template import text
 from local.worker import PeriodicWorker
 
 if TYPE_CHECKING:
@@ -41,21 +42,13 @@ def ttl_tables(stack: Stack, table_names: Mapping[str, str]) -> list[TtlTable]:
     """The stack's tables with TTL enabled in the template, by the names the functions use."""
     tables = []
     for logical_id in stack.resources_of_type("AWS::DynamoDB::Table"):
-        properties = stack.template["Resources"][logical_id].get("Properties") or {}
-        specification = stack.resolved.get(logical_id, {}).get("TimeToLiveSpecification") or properties.get(
-            "TimeToLiveSpecification"
-        )
-        if not specification or str(specification.get("Enabled", False)).lower() != "true":
-            continue
-        tables.append(
-            TtlTable(
-                logical_id=logical_id,
-                name=table_names.get(logical_id, stack.resources[logical_id]),
-                key_attributes=tuple(str(key["AttributeName"]) for key in properties["KeySchema"]),
-                ttl_attribute=str(specification["AttributeName"]),
-                has_stream=bool(properties.get("StreamSpecification")),
-            )
-        )
+        properties = stack.template["Resources"][logical_id]["Properties"]
+        specification = stack.resolved.get(logical_id, {}).get("TimeToLiveSpecification") or {}
+        if text(specification.get("Enabled", False)) == "true":
+            name = table_names.get(logical_id, stack.resources[logical_id])
+            keys = tuple(str(key["AttributeName"]) for key in properties["KeySchema"])
+            streamed = "StreamSpecification" in properties
+            tables.append(TtlTable(logical_id, name, keys, str(specification["AttributeName"]), streamed))
     return tables
 
 

@@ -13,14 +13,9 @@ from local.process import LocalProcess
 from tests.conftest import tier_stack_fixture
 from tests.e2e.emulator import EventLog
 
-local_stack = tier_stack_fixture()
+stack = tier_stack_fixture("stack")
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="package")
-def stack(local_stack: LocalProcess) -> LocalProcess:
-    return local_stack
 
 
 @pytest.fixture(scope="package")
