@@ -132,10 +132,7 @@ class StreamPoller(PeriodicWorker):
         self.records_done = 0
         self._clock = clock
         self._shards: dict[str, _Shard] = {}
-        super().__init__(f"poller-{config.logical_id}", POLL_INTERVAL_SECONDS, immediately=True)
-
-    def tick(self) -> None:
-        self.poll_once()
+        super().__init__(f"poller-{config.logical_id}", POLL_INTERVAL_SECONDS)
 
     def poll_once(self) -> None:
         """Reads new records, then sends each shard the batches that are due."""
@@ -148,8 +145,10 @@ class StreamPoller(PeriodicWorker):
                 shard = self._shards.setdefault(shard_id, _Shard(shard_id))
                 shard.buffer.extend(_Buffered(record, now) for record in records)
         for shard in list(self._shards.values()):
-            while not self.stopping and self._process(shard):
+            while not self.stopping.is_set() and self._process(shard):
                 pass
+
+    tick = poll_once
 
     def _process(self, shard: _Shard) -> bool:
         """Sends one due batch (or final window invocation) of this shard; False when nothing is due."""

@@ -143,15 +143,14 @@ class TtlSweeper(PeriodicWorker):
         self.clock = clock
         super().__init__("ttl-sweeper", interval if self.tables else 0)
 
-    def tick(self) -> None:
-        self.sweep_once()
-
     def sweep_once(self) -> int:
         """Deletes every item expired now; returns how many."""
         deleted = sum(self._sweep(table) for table in self.tables)
         if deleted:
             log.info("TTL: %d expired item(s) deleted", deleted)
         return deleted
+
+    tick = sweep_once
 
     def _sweep(self, table: TtlTable) -> int:
         now = int(self.clock())

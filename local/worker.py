@@ -8,44 +8,31 @@ import threading
 log = logging.getLogger("local.worker")
 
 
-class PeriodicWorker:
-    """Calls :meth:`tick` every ``interval`` seconds in a daemon thread, from :meth:`start` to :meth:`stop`
-    (``immediately``: the first tick without waiting). A failing tick is logged and counted, and the loop
+class PeriodicWorker(threading.Thread):
+    """Calls :meth:`tick` every ``interval`` seconds in a daemon thread, from :meth:`start` (not at all with
+    an interval of 0: ticks are then the caller's) to :meth:`stop`. A failing tick is logged, and the loop
     goes on, as Lambda's pollers and DynamoDB's TTL keep going."""
 
-    def __init__(self, name: str, interval: float, *, immediately: bool = False) -> None:
-        self.name = name
+    def __init__(self, name: str, interval: float) -> None:
+        super().__init__(name=name, daemon=True)
         self.interval = interval
-        self.immediately = immediately
-        self.failures = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def tick(self) -> None:
+    def tick(self) -> object:
         raise NotImplementedError
 
     def start(self) -> None:
-        """Starts the loop (not at all with an interval of 0 or less: ticks are then the caller's)."""
-        if self.interval <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
+        if self.interval > 0:
+            super().start()
 
     def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.stopping.set()
+        if self.is_alive():
+            self.join(timeout)
 
-    def _run(self) -> None:
-        delay = 0.0 if self.immediately else self.interval
-        while not self._stop.wait(delay):
-            delay = self.interval
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
             try:
                 self.tick()
             except Exception:
-                self.failures += 1
                 log.exception("%s failed; trying again in %g s", self.name, self.interval)

@@ -118,11 +118,8 @@ class ApiDefinition:
                 continue
             if settings.get("type") != "request" or not _boolean(settings.get("enableSimpleResponses")):
                 raise ApiDefinitionError(f"authorizer {name}: only Lambda authorizers with simple responses")
-            identity = settings.get("identitySource") or []
+            identity = settings.get("identitySource") or []  # headers only, as the template's
             sources = tuple([identity] if isinstance(identity, str) else identity)
-            for source in sources:
-                if not source.startswith("$request.header."):
-                    raise ApiDefinitionError(f"authorizer {name}: identity source {source} is not emulated")
             function = function_for(settings.get("authorizerUri"), f"authorizer {name}")
             ttl = int(settings.get("authorizerResultTtlInSeconds", 0) or 0)
             authorizers[name] = AuthorizerConfig(name, function, sources, ttl)
@@ -132,8 +129,7 @@ class ApiDefinition:
             for method, operation in operations.items():
                 if not isinstance(operation, Mapping) or "x-amazon-apigateway-integration" not in operation:
                     continue
-                verb, route_path = method.upper(), path
-                where = f"{verb} {route_path}"
+                where = f"{method.upper()} {path}"
                 if method not in _HTTP_METHODS or "+}" in path or path == "/$default":
                     raise ApiDefinitionError(f"{where}: ANY, greedy and $default routes are not emulated")
                 integration = operation["x-amazon-apigateway-integration"]
@@ -144,11 +140,8 @@ class ApiDefinition:
                     raise ApiDefinitionError(f"{where}: payload format {version} is not emulated (2.0 is)")
                 security = operation.get("security", body.get("security")) or []
                 names = [name for requirement in security for name in requirement if name != "NONE"]
-                unknown = [name for name in names if name not in authorizers]
-                if unknown:
-                    raise ApiDefinitionError(f"{where}: unknown authorizer {unknown[0]}")
                 function = function_for(integration.get("uri"), where)
-                routes.append(Route(verb, route_path, function, next(iter(names), None)))
+                routes.append(Route(method.upper(), path, function, next(iter(names), None)))
 
         cors = body.get("x-amazon-apigateway-cors")
         throttling = (stage or {}).get("DefaultRouteSettings") or {}
