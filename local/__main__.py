@@ -49,19 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _configure_output(quiet: bool) -> None:
-    # The functions log JSON lines to stdout, as in Lambda: show them as they come, even in a pipe.
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True)
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    log_format = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=log_format, datefmt="%H:%M:%S")
-    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "samtranslator", "docker"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    if quiet:
-        logging.getLogger("local.access").setLevel(logging.WARNING)
-
-
 class _Stop(Exception):
     """SIGINT or SIGTERM, raised in the main thread."""
 
@@ -82,7 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    _configure_output(args.quiet)
+    # The functions log JSON lines to stdout, as in Lambda: show them as they come, even in a pipe.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    log_format = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=log_format, datefmt="%H:%M:%S")
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "samtranslator", "docker"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("local.access").setLevel(logging.WARNING if args.quiet else logging.INFO)
     log = logging.getLogger("local")
     stopping_since: float | None = None
 
@@ -128,11 +123,7 @@ def banner(stack: LocalStack, seconds: float) -> str:
     url, key, persist = stack.endpoint, stack.api_key, stack.options.persist
     request_body = '{"run_id": "run-1", "user_id": "user-1"}'
     extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"feedback_token\"])'"
-    data = (
-        f"kept in {persist} (--persist)"
-        if persist is not None
-        else "in memory (gone at exit; --persist DIR keeps it)"
-    )
+    data = f"kept in {persist} (--persist)" if persist else "in memory (gone at exit; --persist DIR keeps it)"
     token = (
         f'TOKEN=$(curl -s -X POST {url}/v1/tokens -H "Authorization: Bearer $FEEDBACK_API_KEY" '
         f"-H 'content-type: application/json' -d '{request_body}' | {extract})"

@@ -147,7 +147,8 @@ def deploy_stack(
     parameters = dict(parameters or {})
     source = load_template()
 
-    bucket = _artifact_bucket(clients, stack_name)
+    bucket = re.sub(r"[^a-z0-9-]", "-", f"{stack_name.lower()}-artifacts")[:63].strip("-")
+    clients.s3.create_bucket(Bucket=bucket)  # in us-east-1, which takes no LocationConstraint
     code = code_locations(source)
     for logical_id, folder in code.items():
         clients.s3.put_object(Bucket=bucket, Key=f"{logical_id}.zip", Body=zip_directory(folder))
@@ -181,28 +182,15 @@ def deploy_stack(
     }
     resources |= deployment.finish(outputs, resources)
     resources |= _sam_aliases(source, resources)
+    outputs = {
+        key: value for key, value in outputs.items() if not key.startswith(emulation.HIDDEN_OUTPUT_PREFIX)
+    }
+    emulated = {
+        logical_id: emulation.EMULATED_TYPES[kind].reason for logical_id, kind in deployment.emulated.items()
+    }
     return Stack(
-        name=stack_name,
-        outputs={
-            key: value for key, value in outputs.items() if not key.startswith(emulation.HIDDEN_OUTPUT_PREFIX)
-        },
-        resources=resources,
-        template=transformed,
-        bucket=bucket,
-        emulated={
-            logical_id: emulation.EMULATED_TYPES[kind].reason
-            for logical_id, kind in deployment.emulated.items()
-        },
-        clients=clients,
-        code=code,
-        resolved=deployment.resolved,
+        stack_name, outputs, resources, transformed, bucket, emulated, clients, code, deployment.resolved
     )
-
-
-def _artifact_bucket(clients: Clients, stack_name: str) -> str:
-    bucket = re.sub(r"[^a-z0-9-]", "-", f"{stack_name.lower()}-artifacts")[:63].strip("-")
-    clients.s3.create_bucket(Bucket=bucket)  # in us-east-1, which takes no LocationConstraint
-    return bucket
 
 
 def _sam_aliases(source: Mapping[str, Any], resources: Mapping[str, str]) -> dict[str, str]:

@@ -46,8 +46,6 @@ class Invocable(Protocol):
 
 @dataclass
 class LambdaContext:
-    """What Lambda passes a Python handler as its context."""
-
     function_name: str
     function_version: str
     invoked_function_arn: str
@@ -66,9 +64,8 @@ class LambdaContext:
 def lambda_context(function_name: str = "test-function", timeout_seconds: int = 30) -> LambdaContext:
     """A context for a handler invoked outside a :class:`LocalFunction` (tests)."""
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-    return LocalFunction(
-        function_name, function_name, arn, Path(), "app.lambda_handler", timeout_seconds
-    ).context()
+    function = LocalFunction(function_name, function_name, arn, Path(), "app.lambda_handler", timeout_seconds)
+    return function.context()
 
 
 @dataclass
@@ -104,22 +101,18 @@ class LocalFunction:
         with self._environment():
             pass
 
-    def _new_environment(self, number: int) -> Handler:
-        """Imports the handler file once more, as execution environment ``number``."""
-        module_path, _, function = self.handler.rpartition(".")
-        file = self.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-        module_name = "local_function_" + re.sub(r"\W", "_", f"{self.logical_id}_{module_path}_{number}")
-        module = sys.modules.get(module_name) or import_file(module_name, file)
-        return getattr(module, function)  # type: ignore[no-any-return]
-
     @contextmanager
     def _environment(self) -> Iterator[Handler]:
         """An idle execution environment, or a new one while fewer than ``max_environments`` are busy."""
         with self._slots:
             try:
                 handler = self._idle.pop()  # atomic: two invocations never take the same one
-            except IndexError:
-                handler = self._new_environment(next(self._numbers))
+            except IndexError:  # a new one: the handler file imported once more, as a module of its own
+                module_path, _, function = self.handler.rpartition(".")
+                file = self.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
+                number = next(self._numbers)
+                name = "local_function_" + re.sub(r"\W", "_", f"{self.logical_id}_{module_path}_{number}")
+                handler = getattr(sys.modules.get(name) or import_file(name, file), function)
             try:
                 yield handler
             finally:

@@ -25,14 +25,11 @@ class Harness:
         self.gateway = gateway if gateway is not None else Gateway()
         self.functions: dict[str, LocalFunction] = {}
         for logical_id in stack.resources_of_type("AWS::Lambda::Function"):
-            code = stack.code[logical_id]
-            configuration = stack.function_configuration(logical_id)
-            function = LocalFunction.from_configuration(
-                logical_id,
-                code,
-                configuration,
-                {name: renamed.get(value, value) for name, value in environment_of(configuration).items()},
-            )
+            code, configuration = stack.code[logical_id], stack.function_configuration(logical_id)
+            environment = {
+                name: renamed.get(value, value) for name, value in environment_of(configuration).items()
+            }
+            function = LocalFunction.from_configuration(logical_id, code, configuration, environment)
             function.load()
             self.functions[logical_id] = function
 

@@ -67,11 +67,7 @@ class LocalStack:
         self.moto: Any = None
         self.moto_url = ""
         self.ddb: DynamoDBLocal | None = None
-        self.harness: Harness | None = None
-        self.pollers: list[StreamPoller] = []
-        self.swept = SweptItems()  # the TTL sweeper's deletions, stamped on REMOVE records by the pollers
-        self.ttl_sweeper: TtlSweeper | None = None
-        self.tap_trimmer: TapTrimmer | None = None
+        self.workers: list[PeriodicWorker] = []  # started once everything they use exists
         self.state: PersistentState | None = None
         self.api_key = ""
         self.taps: dict[str, str] = {}  # as written to credentials.json
@@ -105,13 +101,8 @@ class LocalStack:
         parameters = self._parameters()
         # DynamoDB Local (a JVM) starts while the stack deploys.
         with ThreadPoolExecutor(1, thread_name_prefix="deploy") as pool:
-            clients, on_created = (
-                Clients(endpoint_url=self.moto_url),
-                restoring(self.state) if self.state else None,
-            )
-            deployed = pool.submit(
-                deploy_stack, clients, options.stack_name, parameters, on_created=on_created
-            )
+            hook, clients = restoring(self.state) if self.state else None, Clients(endpoint_url=self.moto_url)
+            deployed = pool.submit(deploy_stack, clients, options.stack_name, parameters, on_created=hook)
             directory = options.persist / "dynamodb" if options.persist else None
             ddb = self.ddb = DynamoDBLocal(db_path=directory).start()
             stack = deployed.result()
@@ -122,17 +113,24 @@ class LocalStack:
         tables = create_tables_from_template(
             ddb.client(), prefix=options.stack_name, parameters=parameters, exist_ok=True
         )
-        harness = self.harness = Harness(stack, tables, self.server.gateway)
-        self._process_environment(harness, ddb.endpoint_url)
+        harness = Harness(stack, tables, self.server.gateway)
+        # The process environment: what all functions share, and where DynamoDB is.
+        environment = harness.shared_variables() | {"POWERTOOLS_TRACE_DISABLED": "true"}  # no X-Ray daemon
+        if options.quiet:
+            environment |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+        os.environ.update(environment, AWS_ENDPOINT_URL_DYNAMODB=ddb.endpoint_url)
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = ddb.endpoint_url
+        from feedback_core import services  # noqa: PLC0415 (clients are built from this environment)
+
+        services.reset()
         self._create_event_taps(stack)
         self.api_key = self._demo_key(harness.table_names["ApiKeysTable"])
-        self._start_pollers(harness, ddb)
-        # Built even when disabled (0 s), so that a test can sweep when it chooses.
-        ttl = ttl_tables(stack, tables)
-        self.ttl_sweeper = TtlSweeper(
-            ddb.client(_CLIENT_CONFIG), ttl, self.swept, interval=options.ttl_sweep_seconds
-        )
-        self.ttl_sweeper.start()
+        swept = SweptItems()  # the TTL sweeper's deletions, stamped on REMOVE records by the pollers
+        self._add_pollers(harness, ddb, swept)
+        ttl, sweep = ttl_tables(stack, tables), options.ttl_sweep_seconds
+        self.workers.append(TtlSweeper(ddb.client(_CLIENT_CONFIG), ttl, swept, interval=sweep))
+        for worker in self.workers:
+            worker.start()
         if self.state is not None:
             self.state.save()
         self._write_credentials(harness, ddb.endpoint_url)
@@ -155,8 +153,7 @@ class LocalStack:
         self._client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sns_queue)
         self.taps = {"event_bus_name": bus, "events_topic_arn": topic, "events_queue_url": events_url}
         self.taps |= {"sns_queue_url": sns_url, "events_queue": EVENTS_QUEUE, "sns_queue": SNS_QUEUE}
-        self.tap_trimmer = TapTrimmer([EVENTS_QUEUE, SNS_QUEUE])
-        self.tap_trimmer.start()
+        self.workers.append(TapTrimmer([EVENTS_QUEUE, SNS_QUEUE]))
 
     def _client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
@@ -171,19 +168,6 @@ class LocalStack:
             if origin not in origins and "*" not in origins:
                 origins.append(origin)
         return {**self.options.parameters, "AllowedOrigins": origins}
-
-    def _process_environment(self, harness: Harness, dynamodb_url: str) -> None:
-        environment = harness.shared_variables()
-        environment["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here
-        if self.options.quiet:
-            environment |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-        for service in ("DYNAMODB", "DYNAMODB_STREAMS"):
-            environment[f"AWS_ENDPOINT_URL_{service}"] = dynamodb_url
-        os.environ.update(environment)
-
-        from feedback_core import services  # noqa: PLC0415 (clients are built from this environment)
-
-        services.reset()
 
     def _demo_key(self, table: str) -> str:
         """The demo project's API key: the saved one if its hash is still in the table, else a new one."""
@@ -203,7 +187,7 @@ class LocalStack:
             self.state.api_keys[project] = secret
         return secret
 
-    def _start_pollers(self, harness: Harness, ddb: DynamoDBLocal) -> None:
+    def _add_pollers(self, harness: Harness, ddb: DynamoDBLocal, swept: SweptItems) -> None:
         sender = sqs_sender(self._client("sqs"))
         functions = {key: f for f in harness.functions.values() for key in (f.name, f.arn)}
         streams = ddb.streams_client(_CLIENT_CONFIG)
@@ -222,10 +206,9 @@ class LocalStack:
                 send_failure=sender,
                 checkpoints=state.checkpoints_for(logical_id, stream_arn) if state else None,
                 on_checkpoint=functools.partial(state.record_checkpoint, stream_arn) if state else None,
-                swept=self.swept,
+                swept=swept,
             )
-            poller.start()
-            self.pollers.append(poller)
+            self.workers.append(poller)
 
     def _write_credentials(self, harness: Harness, dynamodb_url: str) -> None:
         stack, tables = harness.stack, harness.table_names
@@ -239,9 +222,9 @@ class LocalStack:
             "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             "dynamodb_endpoint_url": dynamodb_url,
             "stack_name": stack.name,
-            "feedback_table": tables.get("FeedbackTable", ""),
-            "api_keys_table": tables.get("ApiKeysTable", ""),
-            "stats_table": tables.get("StatsTable", ""),
+            "feedback_table": tables["FeedbackTable"],
+            "api_keys_table": tables["ApiKeysTable"],
+            "stats_table": tables["StatsTable"],
             **self.taps,
             # moto's CloudFormation gives queue URLs on sqs.<region>.amazonaws.com: give the emulator's.
             "dead_letter_queue_urls": {
@@ -257,11 +240,10 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stops every part that started, each even if another fails."""
-        workers = [worker for worker in (self.ttl_sweeper, self.tap_trimmer, *self.pollers) if worker]
         steps: list[tuple[str, Callable[[], object] | None]] = [
             ("gateway", self.server.shutdown),
             ("gateway socket", self.server.server_close),
-            *((worker.name, worker.stop) for worker in workers),
+            *((worker.name, worker.stop) for worker in self.workers),
             ("state", self.state.save if self.state else None),
             ("moto", self.moto.stop if self.moto else None),
             ("DynamoDB Local", self.ddb.stop if self.ddb else None),

@@ -7,8 +7,6 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from local.template import TEMPLATE_PATH, Resolver, TemplateError, load_template, text
 
 if TYPE_CHECKING:
@@ -57,8 +55,8 @@ def create_tables_from_template(
         name = f"{prefix}-{logical_id}"
         try:
             client.create_table(**table_request(logical_id, properties, name))
-        except ClientError as exc:
-            if not (exist_ok and exc.response["Error"]["Code"] == "ResourceInUseException"):
+        except client.exceptions.ResourceInUseException:
+            if not exist_ok:
                 raise
         # DynamoDB Local and moto create a table and its indexes ACTIVE; AWS would take a while.
         client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,7 +72,7 @@ class SweptItems:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # (key, old image)
+        self._pending: dict[str, deque[tuple[dict[str, Any], dict[str, Any]]]] = {}  # (key, old image)
         self._stamped: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     @contextmanager
@@ -82,9 +82,7 @@ class SweptItems:
 
     def record(self, table: str, key: Mapping[str, Any], old_image: Mapping[str, Any]) -> None:
         """With :meth:`deleting` held."""
-        pending = self._pending.setdefault(table, [])
-        if len(pending) >= MAX_PENDING_PER_TABLE:
-            pending.pop(0)
+        pending = self._pending.setdefault(table, deque(maxlen=MAX_PENDING_PER_TABLE))
         pending.append((_plain(key), _plain(old_image)))
 
     def pending(self, table: str) -> int:
@@ -116,10 +114,8 @@ class SweptItems:
 
     def _match(self, table: str, change: Mapping[str, Any]) -> bool:
         pending = self._pending.get(table)
-        if not pending or not change.get("Keys") or not change.get("OldImage"):
-            return False
-        deletion = (_plain(change["Keys"]), _plain(change["OldImage"]))
-        if deletion in pending:
+        deletion = (_plain(change.get("Keys") or {}), _plain(change.get("OldImage") or {}))
+        if pending and deletion in pending:
             pending.remove(deletion)  # the first one: a stream keeps a key's changes in order
             return True
         return False
@@ -144,7 +140,6 @@ class TtlSweeper(PeriodicWorker):
         super().__init__("ttl-sweeper", interval if self.tables else 0)
 
     def sweep_once(self) -> int:
-        """Deletes every item expired now; returns how many."""
         deleted = sum(self._sweep(table) for table in self.tables)
         if deleted:
             log.info("TTL: %d expired item(s) deleted", deleted)
@@ -164,18 +159,10 @@ class TtlSweeper(PeriodicWorker):
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {":number": {"S": "N"}, ":now": {"N": str(now)}},
         }
-        deleted = 0
-        while True:
-            page = self.client.scan(**scan)
-            for key in page.get("Items", []):
-                deleted += self._delete(table, key, now)
-            if "LastEvaluatedKey" not in page:
-                return deleted
-            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self.client.get_paginator("scan").paginate(**scan)
+        return sum(self._delete(table, key, now) for page in pages for key in page.get("Items", []))
 
     def _delete(self, table: TtlTable, key: dict[str, Any], now: int) -> int:
-        from botocore.exceptions import ClientError  # noqa: PLC0415 (`python -m local --help` stays light)
-
         with self.swept.deleting():
             try:
                 response = self.client.delete_item(
@@ -187,10 +174,8 @@ class TtlSweeper(PeriodicWorker):
                     ExpressionAttributeValues={":now": {"N": str(now)}},
                     ReturnValues="ALL_OLD",
                 )
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    return 0
-                raise
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return 0
             old_image = response.get("Attributes")
             if old_image and table.has_stream:
                 self.swept.record(table.name, key, old_image)

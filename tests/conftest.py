@@ -39,22 +39,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 
 
 TESTS = Path(__file__).resolve().parent
-# The marks of the tiers that need a JVM; `make fuzz` (pytest -m fuzz) runs the contract tier too.
-TIER_MARKS = {
-    "e2e": ("e2e",),
-    "contract": ("contract", "fuzz"),
-    "browser": ("browser",),
-    "ddblocal": ("ddblocal",),
-}
+JVM_TIERS = ("e2e", "contract", "browser", "ddblocal")  # each marked with its name
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
-            item.add_marker(pytest.mark.fuzz)
         tier = Path(item.path).resolve().relative_to(TESTS).parts[0]
-        for mark in TIER_MARKS.get(tier, ()):
-            item.add_marker(getattr(pytest.mark, mark))
+        if tier in JVM_TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+        # `make fuzz` (pytest -m fuzz) runs the property tests and the contract tier.
+        if tier == "contract" or getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.fuzz)
 
 
 @pytest.fixture(autouse=True)

@@ -84,12 +84,6 @@ class RequestFacts:
         return cls(request_id(), now, f"Root=1-{int(now):08x}-{secrets.token_hex(12)}")
 
 
-def is_text(content_type: str | None) -> bool:
-    """Whether API Gateway passes a body of this type as text (else it is base64-encoded)."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media.startswith("text/") or media.endswith(("+json", "+xml")) or media in _TEXT_TYPES
-
-
 def build_event(
     request: HttpRequest,
     api: ApiDefinition,
@@ -108,7 +102,11 @@ def build_event(
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
     event["isBase64Encoded"] = False
-    if request.body and is_text(event["headers"].get("content-type")):
+    # API Gateway passes a body of a text type as text, any other base64-encoded.
+    media = event["headers"].get("content-type", "").split(";", 1)[0].strip().lower()
+    if request.body and (
+        media.startswith("text/") or media.endswith(("+json", "+xml")) or media in _TEXT_TYPES
+    ):
         with contextlib.suppress(UnicodeDecodeError):  # text that is not UTF-8 goes base64-encoded
             event["body"] = request.body.decode("utf-8")
     if request.body and "body" not in event:
