@@ -13,12 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
+from cryptography.hazmat.primitives import serialization
 
 from local.emulation import CreatedHook, Physical
 
@@ -65,15 +60,13 @@ class PersistentState:
     @classmethod
     def load(cls, directory: Path, stack_name: str) -> PersistentState:
         path = directory / STATE_FILE
-        state = cls(path=path, stack_name=stack_name)
-        if not path.exists():
-            return state
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("version") != _VERSION or data.get("stack_name") != stack_name:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        if (data.get("version"), data.get("stack_name")) == (_VERSION, stack_name):
+            keys = {name: SavedKey(**value) for name, value in data["kms_keys"].items()}
+            return cls(path, stack_name, keys, data["secrets"], data["api_keys"], data["checkpoints"])
+        if data:
             log.warning("%s is from another version or stack: starting over (tables are kept)", path)
-            return state
-        keys = {name: SavedKey(**value) for name, value in data["kms_keys"].items()}
-        return cls(path, stack_name, keys, data["secrets"], data["api_keys"], data["checkpoints"])
+        return cls(path, stack_name)
 
     def save(self) -> None:
         names = ("stack_name", "secrets", "api_keys", "checkpoints")
@@ -109,7 +102,8 @@ def export_kms_key(arn: str) -> SavedKey:
     backend, key_id = _kms_backend(arn)
     key = backend.keys[key_id]
     private = getattr(getattr(key, "private_key", None), "private_key", None)
-    pem = private and private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    pkcs8 = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    pem = private and private.private_bytes(*pkcs8).decode()
     return SavedKey(key_id, str(key.key_spec), base64.b64encode(key.key_material).decode(), pem)
 
 
@@ -121,7 +115,7 @@ def restore_kms_key(arn: str, saved: SavedKey) -> str:
         raise ValueError(f"saved key {saved.key_id} is {saved.key_spec}, the template's is {key.key_spec}")
     key.key_material = base64.b64decode(saved.key_material)
     if saved.private_key_pem is not None and getattr(key, "private_key", None) is not None:
-        key.private_key.private_key = load_pem_private_key(saved.private_key_pem.encode(), None)
+        key.private_key.private_key = serialization.load_pem_private_key(saved.private_key_pem.encode(), None)
     del backend.keys[new_id]
     key.id = saved.key_id
     key.arn = arn.replace(new_id, saved.key_id)

@@ -12,8 +12,6 @@ from local.template import TEMPLATE_PATH, Resolver, TemplateError, load_template
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-TABLE_TYPE = "AWS::DynamoDB::Table"
-
 # Table properties of the template not passed to CreateTable, each with why. Any other untranslated
 # property is an error, so a new one is never silently lost.
 IGNORED_TABLE_PROPERTIES: dict[str, str] = {
@@ -28,8 +26,8 @@ _TRANSLATED |= {"ProvisionedThroughput", "StreamSpecification", "TimeToLiveSpeci
 
 def table_resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """The template's ``AWS::DynamoDB::Table`` resources by logical id."""
-    resources = template.get("Resources") or {}
-    return {str(name): resource for name, resource in resources.items() if resource.get("Type") == TABLE_TYPE}
+    resources = template["Resources"].items()
+    return {str(name): resource for name, resource in resources if resource["Type"] == "AWS::DynamoDB::Table"}
 
 
 def create_tables_from_template(
@@ -47,8 +45,6 @@ def create_tables_from_template(
     resolver = Resolver(template, parameters, stack_name=prefix)
     names: dict[str, str] = {}
     for logical_id, resource in table_resources(template).items():
-        if "Condition" in resource and not resolver.condition(str(resource["Condition"])):
-            continue
         # Ignored properties are dropped before resolving: they may reference other resources.
         given = resource.get("Properties") or {}
         properties = resolver.resolve({k: v for k, v in given.items() if k not in IGNORED_TABLE_PROPERTIES})

@@ -42,9 +42,7 @@ def _decoded_json(path: str, mtime_ns: int) -> str:
 
 def text(value: Any) -> str:
     """A scalar as CloudFormation passes it around (booleans lower case, numbers as strings)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def parameter_values(template: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,13 +48,13 @@ class Gateway:
         self.functions: Mapping[str, Invocable] = {}
         # The authorizer's answers by identity: (expiry, allowed, context).
         self._decisions: dict[tuple[str, ...], tuple[float, bool, dict[str, Any]]] = {}
-        self._bucket: TokenBucket | None = None
+        self._tokens, self._refilled, self._lock = 0.0, 0.0, threading.Lock()  # the stage's throttling
         self._local_routes: dict[tuple[str, str], LocalRoute] = {}
         self._clock = clock
 
     def configure(self, api: ApiDefinition, functions: Mapping[str, Invocable]) -> None:
         self.functions = functions
-        self._bucket = TokenBucket(api.throttle, self._clock) if api.throttle else None
+        self._tokens, self._refilled = float(api.throttle.burst if api.throttle else 0), self._clock()
         self.api = api
 
     def add_local_route(self, method: str, path: str, handler: LocalRoute) -> None:
@@ -86,7 +86,7 @@ class Gateway:
             asked = request.header("origin"), request.header("access-control-request-method")
             if api.cors is not None and request.method == "OPTIONS" and None not in asked:
                 return _preflight(api.cors, request), "preflight"
-            if self._bucket is not None and not self._bucket.take():
+            if api.throttle is not None and not self._take_token(api.throttle):
                 raise _Answered(429, "Too Many Requests")
             found = api.find_route(request.method, request.raw_path)
             local = self._local_routes.get((request.method, request.raw_path))
@@ -135,6 +135,17 @@ class Gateway:
             raise _Answered(403, "Forbidden")
         return context
 
+    def _take_token(self, throttle: Throttle) -> bool:
+        """Default route throttling: ``burst`` requests at once, refilled at ``rate`` per second."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(throttle.burst), self._tokens + (now - self._refilled) * throttle.rate)
+            self._refilled = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
     def _call(self, function: str, event: dict[str, Any], read: Callable[[Any], Result]) -> Result:
         """``read`` of what the function returns; its error, or a result ``read`` refuses, is a 500."""
         try:
@@ -144,28 +155,6 @@ class Gateway:
         except InvalidResponse as exc:
             log.error("%s returned an invalid response: %s", function, exc)
             raise _Answered(500, "Internal Server Error") from exc
-
-
-class TokenBucket:
-    """The stage's default route throttling: ``burst`` requests at once, refilled at ``rate`` per second."""
-
-    def __init__(self, throttle: Throttle, clock: Clock = time.monotonic) -> None:
-        self._throttle = throttle
-        self._clock = clock
-        self._tokens = float(throttle.burst)
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            refill = (now - self._updated) * self._throttle.rate
-            self._tokens = min(float(self._throttle.burst), self._tokens + refill)
-            self._updated = now
-            if self._tokens < 1:
-                return False
-            self._tokens -= 1
-            return True
 
 
 def authorizer_decision(result: Any) -> tuple[bool, dict[str, Any]]:

@@ -71,9 +71,7 @@ class CorsConfig:
         for allowed in self.allow_origins:
             if allowed == "*":
                 return origin if self.allow_credentials else "*"
-            if allowed.lower() == origin.lower() or (
-                "*" in allowed and fnmatch.fnmatchcase(origin.lower(), allowed.lower())
-            ):
+            if fnmatch.fnmatchcase(origin.lower(), allowed.lower()):  # "*" matches any text
                 return origin
         return None
 
