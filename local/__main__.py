@@ -34,9 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--persist", type=Path, metavar="DIR", help="keep tables, keys and secrets in DIR across restarts")
     add("--state-dir", type=Path, default=Path(".local"), metavar="DIR", help="for credentials.json")
     add("--parameter", action="append", default=[], metavar="NAME=VALUE", help="a template parameter")
-    sweep = (
-        f"expire items as DynamoDB's TTL does, every SECONDS (default {DEFAULT_SWEEP_SECONDS:g}; 0: never)"
-    )
+    sweep = "expire items as DynamoDB's TTL does, every SECONDS (default %(default)g; 0: never)"
     add("--ttl-sweep-seconds", type=float, default=DEFAULT_SWEEP_SECONDS, metavar="SECONDS", help=sweep)
     add("--project", default="demo", help="project of the demo API key (default: demo)")
     add("--quiet", action="store_true", help="no access log, functions log warnings only")

@@ -3,6 +3,7 @@ code zips in S3, then moto's CloudFormation, with what moto lacks made up for by
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -32,11 +33,9 @@ if TYPE_CHECKING:
 _CODE_PROPERTIES = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
 _ZIP_EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 _ZIP_EXCLUDED_SUFFIXES = (".pyc", ".egg-info")
-_CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 
 def code_locations(template: Mapping[str, Any]) -> dict[str, Path]:
-    """Local code folders of the template's functions and layers, by logical id."""
     locations: dict[str, Path] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
         prop = _CODE_PROPERTIES.get(resource.get("Type", ""))
@@ -81,10 +80,7 @@ class Clients:
     whatever ``AWS_ENDPOINT_URL_<SERVICE>`` says (the functions' DynamoDB is DynamoDB Local)."""
 
     def __init__(self, *, endpoint_url: str | None = None) -> None:
-        session = boto3.session.Session()
-
-        def client(service: str) -> Any:
-            return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+        client: Any = functools.partial(boto3.session.Session().client, endpoint_url=endpoint_url)
 
         self.cloudformation: CloudFormationClient = client("cloudformation")
         self.s3: S3Client = client("s3")
@@ -166,7 +162,7 @@ def deploy_stack(
             for key, value in parameter_values(source, parameters).items()
             if key in parameters
         ],
-        Capabilities=cast("Any", _CAPABILITIES),
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
     description = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if description["StackStatus"] != "CREATE_COMPLETE":

@@ -39,7 +39,6 @@ class Harness:
         return {name: value for name, value in set.intersection(*items) if name.startswith("POWERTOOLS_")}
 
     def serve_api(self) -> Harness:
-        """The stack's API served by the gateway from then on."""
         by_arn = {function.arn: logical_id for logical_id, function in self.functions.items()}
         self.gateway.configure(api_definition(self.stack, by_arn), self.functions)
         return self

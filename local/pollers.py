@@ -332,12 +332,10 @@ def _iso(epoch: float, timespec: str = "seconds") -> str:
 
 def sqs_sender(sqs: Any) -> FailureSender:
     """Delivers OnFailure records to an SQS queue, as Lambda does."""
-    urls: dict[str, str] = {}
 
     def send(destination: str, record: dict[str, Any]) -> None:
         _, _, _, _, account, name = destination.split(":")
-        if destination not in urls:
-            urls[destination] = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-        sqs.send_message(QueueUrl=urls[destination], MessageBody=json.dumps(record))
+        url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
     return send

@@ -77,8 +77,7 @@ class LocalProcess:
         return f"--- stderr ---\n{self.stderr()[-6000:]}\n--- stdout ---\n{self.stdout()[-3000:]}"
 
     def credentials(self) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads((self.state_dir / "credentials.json").read_text())
-        return document
+        return dict(json.loads((self.state_dir / "credentials.json").read_text()))
 
     def terminate(self, timeout: float = 30, stop_signal: signal.Signals = signal.SIGTERM) -> int:
         """SIGTERM (or Ctrl-C's SIGINT), then the exit code."""
@@ -100,11 +99,9 @@ class LocalProcess:
 
 
 @contextlib.contextmanager
-def running(directory: Path, name: str, *args: str, port: int | None = None) -> Iterator[LocalProcess]:
+def running(directory: Path, name: str, *args: str) -> Iterator[LocalProcess]:
     """A started stack, its state and logs under ``directory/name``; killed at the end if still running."""
-    stack = LocalProcess(
-        port or free_port(), directory / name / "state", directory / name / "logs", list(args)
-    )
+    stack = LocalProcess(free_port(), directory / name / "state", directory / name / "logs", list(args))
     try:
         yield stack.start()
     finally:

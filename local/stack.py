@@ -254,7 +254,6 @@ class LocalStack:
                     step()
             except Exception:
                 log.exception("stopping %s failed", name)
-        self.moto = self.ddb = None
 
 
 class TapTrimmer(PeriodicWorker):

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("local.state")
 
-STATE_FILE = "local-state.json"
 _VERSION = 1
 
 
@@ -59,7 +58,7 @@ class PersistentState:
 
     @classmethod
     def load(cls, directory: Path, stack_name: str) -> PersistentState:
-        path = directory / STATE_FILE
+        path = directory / "local-state.json"
         data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         if (data.get("version"), data.get("stack_name")) == (_VERSION, stack_name):
             keys = {name: SavedKey(**value) for name, value in data["kms_keys"].items()}
@@ -140,12 +139,11 @@ def restoring(state: PersistentState) -> CreatedHook:
             state.kms_keys[logical_id] = key
             return Physical(ref=key.key_id, attributes={"Arn": arn, "KeyId": key.key_id})
         if kind == "AWS::SecretsManager::Secret":
-            saved_value = state.secrets.get(logical_id)
-            if saved_value is not None:
-                clients.secretsmanager.put_secret_value(SecretId=physical.ref, SecretString=saved_value)
+            secrets = clients.secretsmanager
+            if logical_id in state.secrets:
+                secrets.put_secret_value(SecretId=physical.ref, SecretString=state.secrets[logical_id])
             else:
-                value = clients.secretsmanager.get_secret_value(SecretId=physical.ref)["SecretString"]
-                state.secrets[logical_id] = value
+                state.secrets[logical_id] = secrets.get_secret_value(SecretId=physical.ref)["SecretString"]
         return None
 
     return on_created

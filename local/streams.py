@@ -59,9 +59,8 @@ class StreamReader:
 
     def _discover(self) -> None:
         description = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        for shard in description.get("Shards", []):
-            if shard["ShardId"] not in self._iterators:
-                shard_id = shard["ShardId"]
+        for shard_id in [shard["ShardId"] for shard in description.get("Shards", [])]:
+            if shard_id not in self._iterators:
                 self._iterators[shard_id] = self._iterator(shard_id, self.start_after.get(shard_id))
 
     def poll(self, limit: int = 1000) -> dict[str, list[dict[str, Any]]]:

@@ -25,7 +25,6 @@ _TRANSLATED |= {"ProvisionedThroughput", "StreamSpecification", "TimeToLiveSpeci
 
 
 def table_resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """The template's ``AWS::DynamoDB::Table`` resources by logical id."""
     resources = template["Resources"].items()
     return {str(name): resource for name, resource in resources if resource["Type"] == "AWS::DynamoDB::Table"}
 

@@ -46,12 +46,10 @@ def text(value: Any) -> str:
 
 
 def parameter_values(template: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    """The value of every parameter given or defaulted, as CloudFormation resolves ``Ref`` to it:
-    a list for a ``CommaDelimitedList``, a string for anything else (``Number`` included)."""
+    """The value of every parameter (each has a default), as CloudFormation resolves ``Ref`` to it: a
+    list for a ``CommaDelimitedList``, a string for anything else (``Number`` included)."""
     values: dict[str, Any] = {}
     for name, declaration in (template.get("Parameters") or {}).items():
-        if name not in given and "Default" not in declaration:
-            continue
         value = given[name] if name in given else declaration["Default"]
         if declaration.get("Type") == "CommaDelimitedList" and not isinstance(value, list):
             value = [part.strip() for part in text(value).split(",")]
@@ -77,8 +75,6 @@ class Resolver:
             return self.pseudo[name]
         if name in self.parameters:
             return self.parameters[name]
-        if name in (self.template.get("Parameters") or {}):
-            raise TemplateError(f"parameter {name} has no Default: pass it in `parameters`")
         raise TemplateError(f"Ref {name}: only parameters and pseudo parameters can be resolved locally")
 
     def condition(self, name: str) -> bool:
@@ -90,8 +86,6 @@ class Resolver:
     def evaluate(self, expression: Any) -> bool:
         if isinstance(expression, Mapping) and len(expression) == 1:
             ((function, args),) = expression.items()
-            if function == "Condition":
-                return self.condition(args)
             if function == "Fn::Equals":
                 left, right = (text(self.resolve(arg)) for arg in args)
                 return left == right

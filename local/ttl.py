@@ -7,8 +7,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,27 +66,22 @@ def table_of_stream(stream_arn: str) -> str:
 
 class SweptItems:
     """What the sweeper deleted, for the pollers to stamp, under one lock (the sweeper holds
-    :meth:`deleting` until a deletion is recorded). A stamped record's sequence number is remembered, so
+    :attr:`deleting` until a deletion is recorded). A stamped record's sequence number is remembered, so
     the other mappings of the stream stamp it too."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self.deleting = threading.Lock()
         self._pending: dict[str, deque[tuple[dict[str, Any], dict[str, Any]]]] = {}  # (key, old image)
         self._stamped: OrderedDict[tuple[str, str], None] = OrderedDict()
 
-    @contextmanager
-    def deleting(self) -> Iterator[None]:
-        with self._lock:
-            yield
-
     def record(self, table: str, key: Mapping[str, Any], old_image: Mapping[str, Any]) -> None:
-        """With :meth:`deleting` held."""
+        """With :attr:`deleting` held."""
         pending = self._pending.setdefault(table, deque(maxlen=MAX_PENDING_PER_TABLE))
         pending.append((_plain(key), _plain(old_image)))
 
     def pending(self, table: str) -> int:
         """Deletions of this table no REMOVE record has matched yet."""
-        with self._lock:
+        with self.deleting:
             return len(self._pending.get(table, []))
 
     def stamp(self, stream_arn: str, records: Sequence[dict[str, Any]]) -> int:
@@ -96,7 +90,7 @@ class SweptItems:
             return 0  # no need to wait for a sweep in progress
         table = table_of_stream(stream_arn)
         stamped = 0
-        with self._lock:
+        with self.deleting:
             for record in records:
                 if record.get("eventName") != "REMOVE":
                     continue
@@ -163,7 +157,7 @@ class TtlSweeper(PeriodicWorker):
         return sum(self._delete(table, key, now) for page in pages for key in page.get("Items", []))
 
     def _delete(self, table: TtlTable, key: dict[str, Any], now: int) -> int:
-        with self.swept.deleting():
+        with self.swept.deleting:
             try:
                 response = self.client.delete_item(
                     TableName=table.name,

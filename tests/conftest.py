@@ -117,13 +117,13 @@ def stack_args() -> list[str]:
     return []
 
 
-def tier_stack(tmp_path_factory: pytest.TempPathFactory, stack_args: list[str]) -> Iterator[LocalProcess]:
+def tier_stack(
+    tmp_path_factory: pytest.TempPathFactory, stack_args: list[str], ddblocal_runtime: Runtime
+) -> Iterator[LocalProcess]:
     """``python -m local`` for one tier; at the end it must stop on SIGTERM with exit code 0. Each tier
     declares it as its own package fixture (``local_stack = tier_stack_fixture()``): a package fixture is
     scoped to the package whose conftest defines it, so one defined here would be one stack for all tiers,
     and one tier's load (the contract tier's fuzzing) would delay the next tier's events."""
-    if os.environ.get(SKIP_DDBLOCAL_ENV) == "1":
-        pytest.skip(f"{SKIP_DDBLOCAL_ENV}=1: the local stack needs DynamoDB Local")
     with running(tmp_path_factory.mktemp("stack"), "stack", *stack_args) as process:
         yield process
         assert process.terminate() == 0, process.output()

@@ -19,11 +19,10 @@ from feedback_client import FeedbackClient
 from feedback_operator.cli import main as operator_main
 from feedbackctl.cli import app
 from local.process import LocalProcess
+from local.template import ROOT
 from tests.conftest import tier_stack_fixture
 
 local_stack = tier_stack_fixture()
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="package")

@@ -24,8 +24,7 @@ def load_function(name: str) -> ModuleType:
 
 
 def sample_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
-    return event
+    return dict(json.loads((ROOT / "events" / f"{name}.json").read_text()))
 
 
 def http_event(
