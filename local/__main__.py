@@ -16,29 +16,25 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from local.gateway import Gateway, GatewayServer  # light: the standard library only
+from local.template import REGION
 from local.ttl import DEFAULT_SWEEP_SECONDS
 
 if TYPE_CHECKING:
     from local.stack import LocalStack
 
 STARTED = time.monotonic()
-DEFAULT_PORT = 3000
 _REPEAT_GRACE_SECONDS = 2.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description="Run the feedback service locally.")
     add = parser.add_argument
-    add(
-        "--port", type=int, default=int(os.environ.get("PORT") or DEFAULT_PORT), help="default: $PORT or 3000"
-    )
+    add("--port", type=int, default=int(os.environ.get("PORT") or 3000), help="default: $PORT or 3000")
     add("--host", default="127.0.0.1", help="gateway address (default: 127.0.0.1)")
     add("--persist", type=Path, metavar="DIR", help="keep tables, keys and secrets in DIR across restarts")
     add("--state-dir", type=Path, default=Path(".local"), metavar="DIR", help="for credentials.json")
     add("--parameter", action="append", default=[], metavar="NAME=VALUE", help="a template parameter")
-    sweep = (
-        f"expire items as DynamoDB's TTL does, every SECONDS (default {DEFAULT_SWEEP_SECONDS:g}; 0: never)"
-    )
+    sweep = "expire items as DynamoDB's TTL does, every SECONDS (default %(default)g; 0: never)"
     add("--ttl-sweep-seconds", type=float, default=DEFAULT_SWEEP_SECONDS, metavar="SECONDS", help=sweep)
     add("--project", default="demo", help="project of the demo API key (default: demo)")
     add("--quiet", action="store_true", help="no access log, functions log warnings only")
@@ -49,19 +45,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if "=" not in item:
             parser.error(f"--parameter {item!r}: expected NAME=VALUE")
     return args
-
-
-def _configure_output(quiet: bool) -> None:
-    # The functions log JSON lines to stdout, as in Lambda: show them as they come, even in a pipe.
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True)
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    log_format = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=log_format, datefmt="%H:%M:%S")
-    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "samtranslator", "docker"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    if quiet:
-        logging.getLogger("local.access").setLevel(logging.WARNING)
 
 
 class _Stop(Exception):
@@ -84,7 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    _configure_output(args.quiet)
+    # The functions log JSON lines to stdout, as in Lambda: show them as they come, even in a pipe.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    log_format = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=log_format, datefmt="%H:%M:%S")
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "moto", "samtranslator", "docker"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("local.access").setLevel(logging.WARNING if args.quiet else logging.INFO)
     log = logging.getLogger("local")
     stopping_since: float | None = None
 
@@ -127,17 +118,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def banner(stack: LocalStack, seconds: float) -> str:
-    from local.harness import REGION  # noqa: PLC0415 (heavy)
-    from local.taps import EVENTS_QUEUE, SNS_QUEUE  # noqa: PLC0415
-
     url, key, persist = stack.endpoint, stack.api_key, stack.options.persist
     request_body = '{"run_id": "run-1", "user_id": "user-1"}'
     extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"feedback_token\"])'"
-    data = (
-        f"kept in {persist} (--persist)"
-        if persist is not None
-        else "in memory (gone at exit; --persist DIR keeps it)"
-    )
+    data = f"kept in {persist} (--persist)" if persist else "in memory (gone at exit; --persist DIR keeps it)"
     token = (
         f'TOKEN=$(curl -s -X POST {url}/v1/tokens -H "Authorization: Bearer $FEEDBACK_API_KEY" '
         f"-H 'content-type: application/json' -d '{request_body}' | {extract})"
@@ -151,7 +135,7 @@ Feedback service running at {url}  (ready in {seconds:.1f} s)
   Project:     {stack.options.project}
   API key:     {key}
   Credentials: {stack.credentials_path}  (AWS emulator {stack.moto_url}, {REGION})
-  Events:      make events   (SQS queues {EVENTS_QUEUE} and {SNS_QUEUE})
+  Events:      make events   (SQS queues {stack.taps["events_queue"]} and {stack.taps["sns_queue"]})
   Data:        {data}
 
 Try it (paste into a shell):
@@ -163,11 +147,6 @@ curl -s "{url}/v1/feedback?limit=5" -H "Authorization: Bearer $FEEDBACK_API_KEY"
 
 Ctrl-C stops it.
 """
-
-
-def curl_lines(text: str) -> list[str]:
-    """The shell lines of a banner (what a user pastes), for tests."""
-    return [line for line in text.splitlines() if line.startswith(("export ", "TOKEN=", "curl "))]
 
 
 if __name__ == "__main__":

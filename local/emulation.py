@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from local.template import Template, TemplateError, text
+from local.template import REGION, Template, TemplateError, text
 
 if TYPE_CHECKING:
     from local.cloud import Clients
@@ -90,18 +90,14 @@ class Deployment:
                     "to EMULATED_TYPES in local/emulation.py"
                 )
         hidden: dict[str, Any] = {}
-        literals: dict[str, Physical | None] = {}
         for logical_id, kind in self.emulated.items():
             resource = hidden[logical_id] = resources.pop(logical_id)
             create = EMULATED_TYPES[kind].create
-            if create is not None and "Condition" in resource:
-                raise TemplateError(f"{logical_id}: conditional {kind} resources are not supported here")
             if create is not None:
                 physical = create(self, logical_id, resource.get("Properties") or {})
                 if self.on_created is not None:
                     physical = self.on_created(self.clients, logical_id, kind, physical) or physical
                 self.created[logical_id] = physical
-            literals[logical_id] = self.created.get(logical_id)
         for logical_id, resource in resources.items():
             applied = APPLIED_AFTERWARDS.get(resource["Type"], {})
             kept = {key: value for key, value in (resource.get("Properties") or {}).items() if key in applied}
@@ -110,13 +106,11 @@ class Deployment:
             elif kept:
                 hidden[logical_id] = {**resource, "Properties": kept}
 
-        document = cast("Template", _substitute(document, literals))
+        document = cast("Template", _substitute(document, self.created))
         outputs = document.setdefault("Outputs", {})
-        for logical_id, resource in _substitute(hidden, literals).items():
-            output: dict[str, Any] = {"Value": {"Fn::ToJsonString": resource.get("Properties") or {}}}
-            if "Condition" in resource:
-                output["Condition"] = resource["Condition"]
-            outputs[f"{HIDDEN_OUTPUT_PREFIX}{logical_id}"] = output
+        for logical_id, resource in _substitute(hidden, self.created).items():
+            value = {"Fn::ToJsonString": resource.get("Properties") or {}}
+            outputs[f"{HIDDEN_OUTPUT_PREFIX}{logical_id}"] = {"Value": value}
         _numbers_as_strings(document)
         return document
 
@@ -143,14 +137,14 @@ class Deployment:
                 _detach_event_source_mapping(self.clients, resources[logical_id])
         return physical_ids
 
-    def generated_name(self, logical_id: str, limit: int = 255) -> str:
+    def generated_name(self, logical_id: str) -> str:
         """A CloudFormation-style physical name: ``<stack>-<logical id>-<random suffix>``."""
-        suffix = uuid.uuid4().hex[:12].upper()
-        return f"{self.stack_name}-{logical_id}"[: limit - len(suffix) - 1] + f"-{suffix}"
+        return f"{self.stack_name}-{logical_id}-{uuid.uuid4().hex[:12].upper()}"
 
 
-def _substitute(node: Any, literals: Mapping[str, Physical | None]) -> Any:
-    """``node`` with every Ref, Fn::GetAtt and Fn::Sub reference to ``literals`` replaced by its value."""
+def _substitute(node: Any, literals: Mapping[str, Physical]) -> Any:
+    """``node`` with every Ref, Fn::GetAtt and Fn::Sub reference to ``literals`` replaced by its value (the
+    forms SAM's output has: ``Fn::GetAtt [name, attribute]``, and references in a ``Fn::Sub`` string)."""
     if isinstance(node, list):
         return [_substitute(value, literals) for value in node]
     if not isinstance(node, dict):
@@ -158,36 +152,19 @@ def _substitute(node: Any, literals: Mapping[str, Physical | None]) -> Any:
     if len(node) == 1:
         ((function, args),) = node.items()
         if function == "Ref" and args in literals:
-            return _literal_value(literals, args, None)
-        if function == "Fn::GetAtt":
-            name, _, attribute = args.partition(".") if isinstance(args, str) else (args[0], "", args[1])
-            if name in literals:
-                return _literal_value(literals, name, attribute)
-        if function == "Fn::Sub":
-            template, variables = (
-                (args[0], _substitute(args[1], literals)) if isinstance(args, list) else (args, {})
-            )
+            return literals[args].ref
+        if function == "Fn::GetAtt" and args[0] in literals:
+            return literals[args[0]].attributes[args[1]]
+        if function == "Fn::Sub" and isinstance(args, str):
 
             def replace(match: re.Match[str]) -> str:
-                name = match.group(1)
-                if name in variables or name not in literals:
-                    return match.group(0)
-                return _literal_value(literals, name, match.group(2))
+                physical = literals.get(match[1])
+                if physical is None:
+                    return match[0]
+                return physical.attributes[match[2]] if match[2] else physical.ref
 
-            template = _SUB_REFERENCE.sub(replace, template)
-            return {"Fn::Sub": [template, variables] if variables else template}
+            return {"Fn::Sub": _SUB_REFERENCE.sub(replace, args)}
     return {key: _substitute(value, literals) for key, value in node.items()}
-
-
-def _literal_value(literals: Mapping[str, Physical | None], name: str, attribute: str | None) -> str:
-    physical = literals[name]
-    if physical is None:
-        raise TemplateError(f"{name} is emulated after the stack, so nothing in the stack may reference it")
-    if attribute is None:
-        return physical.ref
-    if attribute not in physical.attributes:
-        raise TemplateError(f"Fn::GetAtt {name}.{attribute} is not emulated")
-    return physical.attributes[attribute]
 
 
 def _numbers_as_strings(document: dict[str, Any]) -> None:
@@ -198,8 +175,7 @@ def _numbers_as_strings(document: dict[str, Any]) -> None:
             declaration["Type"] = "String"
             declaration.pop("MinValue", None)
             declaration.pop("MaxValue", None)
-            if "Default" in declaration:
-                declaration["Default"] = text(declaration["Default"])
+            declaration["Default"] = text(declaration["Default"])
             if "AllowedValues" in declaration:
                 declaration["AllowedValues"] = [text(value) for value in declaration["AllowedValues"]]
 
@@ -213,19 +189,11 @@ def _without_none(value: Any) -> Any:
     return value
 
 
-def _literal(logical_id: str, properties: Properties, name: str, default: Any = None) -> Any:
-    """A property that must be known before the stack exists (no intrinsic function)."""
-    value = properties.get(name, default)
-    if isinstance(value, dict) and any(key == "Ref" or key.startswith("Fn::") for key in value):
-        raise TemplateError(f"{logical_id}.{name} must be a literal for the moto harness, not {value}")
-    return value
-
-
 def _create_kms_key(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
+    # Created from its literal properties; the others (Description) are only known once the stack is.
     key = deployment.clients.kms.create_key(
-        KeySpec=_literal(logical_id, properties, "KeySpec", "SYMMETRIC_DEFAULT"),
-        KeyUsage=_literal(logical_id, properties, "KeyUsage", "ENCRYPT_DECRYPT"),
-        Description=f"{deployment.stack_name} {logical_id}",
+        KeySpec=properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+        KeyUsage=properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
     )["KeyMetadata"]
     return Physical(ref=key["KeyId"], attributes={"Arn": key["Arn"], "KeyId": key["KeyId"]})
 
@@ -233,35 +201,31 @@ def _create_kms_key(deployment: Deployment, logical_id: str, properties: Propert
 def _configure_kms_key(deployment: Deployment, key: Physical, properties: Properties) -> None:
     kms = deployment.clients.kms
     kms.put_key_policy(KeyId=key.ref, PolicyName="default", Policy=json.dumps(properties["KeyPolicy"]))
-    if "Description" in properties:
-        kms.update_key_description(KeyId=key.ref, Description=properties["Description"])
+    kms.update_key_description(KeyId=key.ref, Description=properties["Description"])
     if text(properties.get("EnableKeyRotation", False)) == "true":
         kms.enable_key_rotation(KeyId=key.ref)
 
 
 def _create_secret(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     secrets = deployment.clients.secretsmanager
-    generate = _literal(logical_id, properties, "GenerateSecretString")  # GetRandomPassword's parameters
-    value = secrets.get_random_password(**generate)["RandomPassword"]
-    name = _literal(logical_id, properties, "Name") or deployment.generated_name(logical_id)
-    arn = secrets.create_secret(Name=name, SecretString=value)["ARN"]
+    # GenerateSecretString's fields are GetRandomPassword's parameters.
+    value = secrets.get_random_password(**properties["GenerateSecretString"])["RandomPassword"]
+    arn = secrets.create_secret(Name=deployment.generated_name(logical_id), SecretString=value)["ARN"]
     return Physical(ref=arn, attributes={"Id": arn})
 
 
 def _configure_secret(deployment: Deployment, secret: Physical, properties: Properties) -> None:
-    if "Description" in properties:
-        secrets = deployment.clients.secretsmanager
-        secrets.update_secret(SecretId=secret.ref, Description=properties["Description"])
+    secrets = deployment.clients.secretsmanager
+    secrets.update_secret(SecretId=secret.ref, Description=properties["Description"])
 
 
 def _create_layer(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
-    content = _literal(logical_id, properties, "Content")
     layer = deployment.clients.lambda_.publish_layer_version(
-        LayerName=_literal(logical_id, properties, "LayerName") or deployment.generated_name(logical_id, 140),
-        Description=str(_literal(logical_id, properties, "Description", "")),
-        Content={"S3Bucket": content["S3Bucket"], "S3Key": content["S3Key"]},
-        CompatibleRuntimes=properties.get("CompatibleRuntimes", []),
-        CompatibleArchitectures=properties.get("CompatibleArchitectures", []),
+        LayerName=properties["LayerName"],
+        Description=properties["Description"],
+        Content={"S3Bucket": properties["Content"]["S3Bucket"], "S3Key": properties["Content"]["S3Key"]},
+        CompatibleRuntimes=properties["CompatibleRuntimes"],
+        CompatibleArchitectures=properties["CompatibleArchitectures"],
     )
     return Physical(ref=layer["LayerVersionArn"], attributes={"LayerVersionArn": layer["LayerVersionArn"]})
 
@@ -269,19 +233,14 @@ def _create_layer(deployment: Deployment, logical_id: str, properties: Propertie
 def _create_http_api(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
     """An id only: the local gateway serves the API from its resolved properties (``Stack.resolved``)."""
     api_id = uuid.uuid4().hex[:10]
-    endpoint = f"https://{api_id}.execute-api.{deployment.clients.region}.amazonaws.com"
+    endpoint = f"https://{api_id}.execute-api.{REGION}.amazonaws.com"
     return Physical(ref=api_id, attributes={"ApiId": api_id, "ApiEndpoint": endpoint})
 
 
 def _create_alarm(deployment: Deployment, logical_id: str, properties: Properties) -> Physical:
-    """The alarm's properties are PutMetricAlarm's parameters (numbers may come from string parameters)."""
-    numbers: dict[str, Callable[[Any], Any]] = dict.fromkeys(
-        ("Period", "EvaluationPeriods", "DatapointsToAlarm"), int
-    )
-    numbers["Threshold"] = float
-    options = {key: numbers[key](value) if key in numbers else value for key, value in properties.items()}
-    name = options.pop("AlarmName", None) or deployment.generated_name(logical_id)
-    deployment.clients.cloudwatch.put_metric_alarm(AlarmName=name, **options)
+    """The alarm's properties are PutMetricAlarm's parameters."""
+    name = deployment.generated_name(logical_id)
+    deployment.clients.cloudwatch.put_metric_alarm(AlarmName=name, **properties)
     return Physical(ref=name)
 
 
@@ -363,18 +322,7 @@ def _detach_event_source_mapping(clients: Clients, mapping_id: str) -> None:
     from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 (only with moto)
 
     mapping = clients.lambda_.get_event_source_mapping(UUID=mapping_id)
-    source = str(mapping.get("EventSourceArn", ""))
-    match = re.fullmatch(r"arn:[^:]+:dynamodb:([^:]+):(\d{12}):table/([^/]+)/stream/.+", source)
-    if match is None:
-        raise TemplateError(
-            f"event source mapping {mapping_id}: only DynamoDB streams are supported, not {source!r}"
-        )
-    region, account, table_name = match.groups()
-    try:
-        table = dynamodb_backends[account][region].get_table(table_name)
-    except Exception as exc:  # moto raises its own ResourceNotFound
-        raise DeployError(
-            f"table {table_name} is not in this process's moto backend: deploy a stack with event "
-            "source mappings in-process (mock_aws or ThreadedMotoServer)"
-        ) from exc
-    table.lambda_event_source_mappings.pop(str(mapping["FunctionArn"]), None)
+    # arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>: the template's are DynamoDB streams.
+    _, _, _, region, account, table = mapping["EventSourceArn"].split(":", 5)
+    backend = dynamodb_backends[account][region].get_table(table.split("/")[1])
+    backend.lambda_event_source_mappings.pop(str(mapping["FunctionArn"]), None)

@@ -46,8 +46,6 @@ class Invocable(Protocol):
 
 @dataclass
 class LambdaContext:
-    """What Lambda passes a Python handler as its context."""
-
     function_name: str
     function_version: str
     invoked_function_arn: str
@@ -66,9 +64,8 @@ class LambdaContext:
 def lambda_context(function_name: str = "test-function", timeout_seconds: int = 30) -> LambdaContext:
     """A context for a handler invoked outside a :class:`LocalFunction` (tests)."""
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-    return LocalFunction(
-        function_name, function_name, arn, Path(), "app.lambda_handler", timeout_seconds
-    ).context()
+    function = LocalFunction(function_name, function_name, arn, Path(), "app.lambda_handler", timeout_seconds)
+    return function.context()
 
 
 @dataclass
@@ -82,7 +79,6 @@ class LocalFunction:
     handler: str  # ``module.function``, as in the template
     timeout: int = 3
     memory: int = 128
-    log_group: str = ""
     environment: dict[str, str] | None = None  # None: ``os.environ`` (hand-made test functions)
     max_environments: int = MAX_ENVIRONMENTS
     _idle: list[Handler] = field(default_factory=list, repr=False)
@@ -96,37 +92,14 @@ class LocalFunction:
         cls, logical_id: str, code_dir: Path, configuration: Mapping[str, Any], environment: Mapping[str, str]
     ) -> LocalFunction:
         """From GetFunctionConfiguration's answer, with the function's variables (tables renamed)."""
-        logging_config = configuration.get("LoggingConfig") or {}
-        name = str(configuration["FunctionName"])
-        return cls(
-            logical_id=logical_id,
-            name=name,
-            arn=str(configuration["FunctionArn"]),
-            code_dir=code_dir,
-            handler=str(configuration.get("Handler") or "app.lambda_handler"),
-            timeout=int(configuration.get("Timeout") or 3),
-            memory=int(configuration.get("MemorySize") or 128),
-            log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{name}"),
-            environment=dict(environment),
-        )
+        name, arn, handler = (str(configuration[key]) for key in ("FunctionName", "FunctionArn", "Handler"))
+        timeout, memory = int(configuration["Timeout"]), int(configuration["MemorySize"])
+        return cls(logical_id, name, arn, code_dir, handler, timeout, memory, dict(environment))
 
     def load(self) -> None:
         """Creates the first execution environment now (a broken handler fails at start, not at a request)."""
         with self._environment():
             pass
-
-    def _new_environment(self, number: int) -> Handler:
-        """Imports the handler file once more, as execution environment ``number``."""
-        module_path, _, function = self.handler.rpartition(".")
-        if not module_path or not function:
-            raise ValueError(f"{self.logical_id}: Handler {self.handler!r} is not <module>.<function>")
-        file = self.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-        module_name = "local_function_" + re.sub(r"\W", "_", f"{self.logical_id}_{module_path}_{number}")
-        module = sys.modules.get(module_name) or import_file(module_name, file)
-        handler = getattr(module, function, None)
-        if not callable(handler):
-            raise ValueError(f"{self.logical_id}: {file} has no function {function}")
-        return handler  # type: ignore[no-any-return]
 
     @contextmanager
     def _environment(self) -> Iterator[Handler]:
@@ -134,23 +107,23 @@ class LocalFunction:
         with self._slots:
             try:
                 handler = self._idle.pop()  # atomic: two invocations never take the same one
-            except IndexError:
-                handler = self._new_environment(next(self._numbers))
+            except IndexError:  # a new one: the handler file imported once more, as a module of its own
+                module_path, _, function = self.handler.rpartition(".")
+                file = self.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
+                number = next(self._numbers)
+                name = "local_function_" + re.sub(r"\W", "_", f"{self.logical_id}_{module_path}_{number}")
+                handler = getattr(sys.modules.get(name) or import_file(name, file), function)
             try:
                 yield handler
             finally:
                 self._idle.append(handler)
 
     def context(self) -> LambdaContext:
+        stream = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        deadline_ms = int(time.time() * 1000) + self.timeout * 1000
+        log_group = f"/aws/lambda/{self.name}"
         return LambdaContext(
-            function_name=self.name,
-            function_version="$LATEST",
-            invoked_function_arn=self.arn,
-            memory_limit_in_mb=self.memory,
-            aws_request_id=str(uuid.uuid4()),
-            log_group_name=self.log_group,
-            log_stream_name=time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex,
-            deadline_ms=int(time.time() * 1000) + self.timeout * 1000,
+            self.name, "$LATEST", self.arn, self.memory, str(uuid.uuid4()), log_group, stream, deadline_ms
         )
 
     def invoke(self, event: Any) -> Any:

@@ -10,8 +10,6 @@ from local.cloud import Stack, deploy_stack, environment_of
 from local.functions import LocalFunction
 from local.gateway import ApiDefinition, Gateway, HttpRequest, HttpResponse
 
-REGION = "us-east-1"
-
 
 class Harness:
     """The stack's functions and the gateway routing to them (after :meth:`serve_api`); ``table_names``
@@ -27,14 +25,11 @@ class Harness:
         self.gateway = gateway if gateway is not None else Gateway()
         self.functions: dict[str, LocalFunction] = {}
         for logical_id in stack.resources_of_type("AWS::Lambda::Function"):
-            code = stack.code[logical_id]
-            configuration = stack.function_configuration(logical_id)
-            function = LocalFunction.from_configuration(
-                logical_id,
-                code,
-                configuration,
-                {name: renamed.get(value, value) for name, value in environment_of(configuration).items()},
-            )
+            code, configuration = stack.code[logical_id], stack.function_configuration(logical_id)
+            environment = {
+                name: renamed.get(value, value) for name, value in environment_of(configuration).items()
+            }
+            function = LocalFunction.from_configuration(logical_id, code, configuration, environment)
             function.load()
             self.functions[logical_id] = function
 
@@ -44,7 +39,6 @@ class Harness:
         return {name: value for name, value in set.intersection(*items) if name.startswith("POWERTOOLS_")}
 
     def serve_api(self) -> Harness:
-        """The stack's API served by the gateway from then on."""
         by_arn = {function.arn: logical_id for logical_id, function in self.functions.items()}
         self.gateway.configure(api_definition(self.stack, by_arn), self.functions)
         return self
@@ -64,16 +58,7 @@ def in_process(stack_name: str, parameters: Mapping[str, Any] | None = None) -> 
 
 def api_definition(stack: Stack, functions_by_arn: Mapping[str, str]) -> ApiDefinition:
     """The gateway's view of the stack's HTTP API (resolved OpenAPI body and ``$default`` stage)."""
-    (api,) = stack.resources_of_type("AWS::ApiGatewayV2::Api")  # the template has one
-    physical = stack.resources[api]
-    stages = [stack.resolved.get(lid, {}) for lid in stack.resources_of_type("AWS::ApiGatewayV2::Stage")]
-    stage = next((properties for properties in stages if properties.get("ApiId") == physical), None)
-    account = next(iter(functions_by_arn), "arn:aws:lambda:us-east-1:123456789012:").split(":")[4]
-    return ApiDefinition.from_openapi(
-        stack.resolved[api]["Body"],
-        functions_by_arn,
-        api_id=physical,
-        account_id=account,
-        region=REGION,
-        stage=stage,
-    )
+    (api,) = stack.resources_of_type("AWS::ApiGatewayV2::Api")  # the template has one, and one stage
+    (stage,) = stack.resources_of_type("AWS::ApiGatewayV2::Stage")
+    body = stack.resolved[api]["Body"]
+    return ApiDefinition.from_openapi(body, functions_by_arn, stack.resources[api], stack.resolved[stage])

@@ -55,8 +55,7 @@ class MappingConfig:
         """From the mapping's CloudFormation properties (resolved; numbers may be strings)."""
 
         def number(name: str, default: int) -> int:
-            value = properties.get(name)
-            return default if value is None or value == "" else int(value)
+            return int(properties.get(name, default))
 
         on_failure = ((properties.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         return cls(
@@ -132,10 +131,7 @@ class StreamPoller(PeriodicWorker):
         self.records_done = 0
         self._clock = clock
         self._shards: dict[str, _Shard] = {}
-        super().__init__(f"poller-{config.logical_id}", POLL_INTERVAL_SECONDS, immediately=True)
-
-    def tick(self) -> None:
-        self.poll_once()
+        super().__init__(f"poller-{config.logical_id}", POLL_INTERVAL_SECONDS)
 
     def poll_once(self) -> None:
         """Reads new records, then sends each shard the batches that are due."""
@@ -148,8 +144,10 @@ class StreamPoller(PeriodicWorker):
                 shard = self._shards.setdefault(shard_id, _Shard(shard_id))
                 shard.buffer.extend(_Buffered(record, now) for record in records)
         for shard in list(self._shards.values()):
-            while not self.stopping and self._process(shard):
+            while not self.stopping.is_set() and self._process(shard):
                 pass
+
+    tick = poll_once
 
     def _process(self, shard: _Shard) -> bool:
         """Sends one due batch (or final window invocation) of this shard; False when nothing is due."""
@@ -238,11 +236,9 @@ class StreamPoller(PeriodicWorker):
         log.error(
             "%s: %d record(s) from %s discarded (%s)", self.name, len(batch), batch[0].sequence, condition
         )
-        if self.config.on_failure and self.send_failure is not None:
-            record = self.failure_record(
-                shard.shard_id, batch, condition, function_error, shard.attempts or 1
-            )
-            self.send_failure(self.config.on_failure, record)
+        destination = self.config.on_failure
+        if destination and self.send_failure is not None:
+            self.send_failure(destination, self.failure_record(shard, batch, condition, function_error))
         self._done(shard, len(batch), discarded=True)
 
     def _done(
@@ -263,7 +259,7 @@ class StreamPoller(PeriodicWorker):
             shard.segments.popleft()
 
     def failure_record(
-        self, shard_id: str, batch: list[_Buffered], condition: str, function_error: bool, invokes: int
+        self, shard: _Shard, batch: list[_Buffered], condition: str, function_error: bool
     ) -> dict[str, Any]:
         """Lambda's OnFailure invocation record for a discarded stream batch."""
         response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
@@ -274,13 +270,13 @@ class StreamPoller(PeriodicWorker):
                 "requestId": str(uuid.uuid4()),
                 "functionArn": self.function.arn,
                 "condition": condition,
-                "approximateInvokeCount": invokes,
+                "approximateInvokeCount": shard.attempts or 1,
             },
             "responseContext": response,
             "version": "1.0",
-            "timestamp": _iso(time.time(), milliseconds=True),
+            "timestamp": _iso(time.time(), "milliseconds"),
             "DDBStreamBatchInfo": {
-                "shardId": shard_id,
+                "shardId": shard.shard_id,
                 "startSequenceNumber": batch[0].sequence,
                 "endSequenceNumber": batch[-1].sequence,
                 "approximateArrivalOfFirstRecord": _iso(batch[0].created),
@@ -309,10 +305,7 @@ class StreamPoller(PeriodicWorker):
             "Records": records,
             "shardId": shard.shard_id,
             "eventSourceARN": self.stream_arn,
-            "window": {
-                "start": _iso(start),
-                "end": _iso(start + self.config.tumbling_window_seconds),
-            },
+            "window": {"start": _iso(start), "end": _iso(start + self.config.tumbling_window_seconds)},
             "state": dict(shard.window_state),
             "isFinalInvokeForWindow": final,
             "isWindowTerminatedEarly": False,
@@ -330,25 +323,19 @@ class StreamPoller(PeriodicWorker):
         return True
 
     def checkpoints(self) -> dict[str, str]:
-        """The last sequence number done per shard."""
         return {shard_id: shard.checkpoint for shard_id, shard in self._shards.items() if shard.checkpoint}
 
 
-def _iso(epoch: float, *, milliseconds: bool = False) -> str:
-    moment = datetime.fromtimestamp(epoch, UTC)
-    if milliseconds:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _iso(epoch: float, timespec: str = "seconds") -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def sqs_sender(sqs: Any) -> FailureSender:
     """Delivers OnFailure records to an SQS queue, as Lambda does."""
-    urls: dict[str, str] = {}
 
     def send(destination: str, record: dict[str, Any]) -> None:
         _, _, _, _, account, name = destination.split(":")
-        if destination not in urls:
-            urls[destination] = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-        sqs.send_message(QueueUrl=urls[destination], MessageBody=json.dumps(record))
+        url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
     return send

@@ -41,14 +41,11 @@ class LocalProcess:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def command(self) -> list[str]:
-        port, state = str(self.port), str(self.state_dir)
-        return [sys.executable, "-m", "local", "--port", port, "--state-dir", state, *self.args]
-
     def start(self) -> LocalProcess:
         """Starts it and waits for a healthy ``/v1/health``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        port, state = str(self.port), str(self.state_dir)
+        command = [sys.executable, "-m", "local", "--port", port, "--state-dir", state, *self.args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PORT"}
         started = time.monotonic()
         with (
@@ -56,7 +53,7 @@ class LocalProcess:
             (self.log_dir / "stderr.log").open("wb") as stderr,
         ):
             self.process = subprocess.Popen(  # noqa: S603 (our own command)
-                self.command, cwd=ROOT, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env
+                command, cwd=ROOT, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env
             )
         while time.monotonic() - started < STARTUP_TIMEOUT:
             if self.process.poll() is not None:
@@ -80,8 +77,7 @@ class LocalProcess:
         return f"--- stderr ---\n{self.stderr()[-6000:]}\n--- stdout ---\n{self.stdout()[-3000:]}"
 
     def credentials(self) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads((self.state_dir / "credentials.json").read_text())
-        return document
+        return dict(json.loads((self.state_dir / "credentials.json").read_text()))
 
     def terminate(self, timeout: float = 30, stop_signal: signal.Signals = signal.SIGTERM) -> int:
         """SIGTERM (or Ctrl-C's SIGINT), then the exit code."""
@@ -103,11 +99,9 @@ class LocalProcess:
 
 
 @contextlib.contextmanager
-def running(directory: Path, name: str, *args: str, port: int | None = None) -> Iterator[LocalProcess]:
+def running(directory: Path, name: str, *args: str) -> Iterator[LocalProcess]:
     """A started stack, its state and logs under ``directory/name``; killed at the end if still running."""
-    stack = LocalProcess(
-        port or free_port(), directory / name / "state", directory / name / "logs", list(args)
-    )
+    stack = LocalProcess(free_port(), directory / name / "state", directory / name / "logs", list(args))
     try:
         yield stack.start()
     finally:

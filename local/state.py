@@ -9,17 +9,11 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
+from cryptography.hazmat.primitives import serialization
 
 from local.emulation import CreatedHook, Physical
 
@@ -28,7 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("local.state")
 
-STATE_FILE = "local-state.json"
 _VERSION = 1
 
 
@@ -65,39 +58,34 @@ class PersistentState:
 
     @classmethod
     def load(cls, directory: Path, stack_name: str) -> PersistentState:
-        path = directory / STATE_FILE
-        state = cls(path=path, stack_name=stack_name)
-        if not path.exists():
-            return state
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("version") != _VERSION or data.get("stack_name") != stack_name:
+        path = directory / "local-state.json"
+        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        if (data.get("version"), data.get("stack_name")) == (_VERSION, stack_name):
+            keys = {name: SavedKey(**value) for name, value in data["kms_keys"].items()}
+            return cls(path, stack_name, keys, data["secrets"], data["api_keys"], data["checkpoints"])
+        if data:
             log.warning("%s is from another version or stack: starting over (tables are kept)", path)
-            return state
-        state.kms_keys = {name: SavedKey(**value) for name, value in (data.get("kms_keys") or {}).items()}
-        state.secrets = dict(data.get("secrets") or {})
-        state.api_keys = dict(data.get("api_keys") or {})
-        state.checkpoints = dict(data.get("checkpoints") or {})
-        return state
+        return cls(path, stack_name)
 
     def save(self) -> None:
+        names = ("stack_name", "secrets", "api_keys", "checkpoints")
         with self._lock:
-            data = {
-                name: getattr(self, name) for name in ("stack_name", "secrets", "api_keys", "checkpoints")
-            }
             kms_keys = {name: key.__dict__ for name, key in self.kms_keys.items()}
-            write_private_json(self.path, {"version": _VERSION, **data, "kms_keys": kms_keys})
+            data = {name: getattr(self, name) for name in names} | {"version": _VERSION, "kms_keys": kms_keys}
+            write_private_json(self.path, data)
 
-    def record_checkpoint(self, mapping: str, stream_arn: str, shard_id: str, sequence: str) -> None:
+    def record_checkpoint(self, stream_arn: str, mapping: str, shard_id: str, sequence: str) -> None:
+        """A poller's progress, saved as it comes (a restart resumes after it)."""
         with self._lock:
             entry = self.checkpoints.get(mapping)
-            if entry is None or entry.get("stream_arn") != stream_arn:
-                entry = {"stream_arn": stream_arn, "shards": {}}
-                self.checkpoints[mapping] = entry
+            if entry is None or entry["stream_arn"] != stream_arn:
+                entry = self.checkpoints[mapping] = {"stream_arn": stream_arn, "shards": {}}
             entry["shards"][shard_id] = sequence
+        self.save()
 
     def checkpoints_for(self, mapping: str, stream_arn: str) -> dict[str, str]:
-        entry = self.checkpoints.get(mapping) or {}
-        return dict(entry.get("shards") or {}) if entry.get("stream_arn") == stream_arn else {}
+        entry = self.checkpoints.get(mapping, {})
+        return dict(entry["shards"]) if entry.get("stream_arn") == stream_arn else {}
 
 
 def _kms_backend(arn: str) -> tuple[Any, str]:
@@ -113,7 +101,8 @@ def export_kms_key(arn: str) -> SavedKey:
     backend, key_id = _kms_backend(arn)
     key = backend.keys[key_id]
     private = getattr(getattr(key, "private_key", None), "private_key", None)
-    pem = private and private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    pkcs8 = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    pem = private and private.private_bytes(*pkcs8).decode()
     return SavedKey(key_id, str(key.key_spec), base64.b64encode(key.key_material).decode(), pem)
 
 
@@ -123,11 +112,9 @@ def restore_kms_key(arn: str, saved: SavedKey) -> str:
     key = backend.keys[new_id]
     if str(key.key_spec) != saved.key_spec:
         raise ValueError(f"saved key {saved.key_id} is {saved.key_spec}, the template's is {key.key_spec}")
-    if saved.key_id != new_id and saved.key_id in backend.keys:
-        raise ValueError(f"key {saved.key_id} exists already")
     key.key_material = base64.b64decode(saved.key_material)
     if saved.private_key_pem is not None and getattr(key, "private_key", None) is not None:
-        key.private_key.private_key = load_pem_private_key(saved.private_key_pem.encode(), None)
+        key.private_key.private_key = serialization.load_pem_private_key(saved.private_key_pem.encode(), None)
     del backend.keys[new_id]
     key.id = saved.key_id
     key.arn = arn.replace(new_id, saved.key_id)
@@ -152,22 +139,11 @@ def restoring(state: PersistentState) -> CreatedHook:
             state.kms_keys[logical_id] = key
             return Physical(ref=key.key_id, attributes={"Arn": arn, "KeyId": key.key_id})
         if kind == "AWS::SecretsManager::Secret":
-            saved_value = state.secrets.get(logical_id)
-            if saved_value is not None:
-                clients.secretsmanager.put_secret_value(SecretId=physical.ref, SecretString=saved_value)
+            secrets = clients.secretsmanager
+            if logical_id in state.secrets:
+                secrets.put_secret_value(SecretId=physical.ref, SecretString=state.secrets[logical_id])
             else:
-                value = clients.secretsmanager.get_secret_value(SecretId=physical.ref)["SecretString"]
-                state.secrets[logical_id] = value
+                state.secrets[logical_id] = secrets.get_secret_value(SecretId=physical.ref)["SecretString"]
         return None
 
     return on_created
-
-
-def checkpoint_saver(state: PersistentState, stream_arn: str) -> Callable[[str, str, str], None]:
-    """A poller's checkpoints, saved as they come (a restart resumes after the last one)."""
-
-    def saved(mapping: str, shard_id: str, sequence: str) -> None:
-        state.record_checkpoint(mapping, stream_arn, shard_id, sequence)
-        state.save()
-
-    return saved

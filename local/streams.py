@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,18 +18,13 @@ _POSITION_LOST = {"ExpiredIteratorException", "TrimmedDataAccessException"}
 _NO_RESUMING = {*_POSITION_LOST, "ValidationException"}  # the checkpoint is not usable: start over
 
 
-def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+def lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
     """A GetRecords record as it appears in a Lambda event (epoch-seconds time, eventSourceARN)."""
-    shaped = dict(record)
-    dynamodb = dict(shaped["dynamodb"])
-    created = dynamodb.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
+    dynamodb = dict(record["dynamodb"])
+    if isinstance(created := dynamodb.get("ApproximateCreationDateTime"), datetime):
         dynamodb["ApproximateCreationDateTime"] = created.timestamp()
-    shaped["dynamodb"] = dynamodb
-    shaped["eventSourceARN"] = stream_arn
-    shaped.setdefault("eventVersion", "1.1")
-    shaped.setdefault("eventSource", "aws:dynamodb")
-    return shaped
+    shaped = {"eventVersion": "1.1", "eventSource": "aws:dynamodb", **record, "dynamodb": dynamodb}
+    return shaped | {"eventSourceARN": stream_arn}
 
 
 @dataclass
@@ -63,9 +59,8 @@ class StreamReader:
 
     def _discover(self) -> None:
         description = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        for shard in description.get("Shards", []):
-            if shard["ShardId"] not in self._iterators:
-                shard_id = shard["ShardId"]
+        for shard_id in [shard["ShardId"] for shard in description.get("Shards", [])]:
+            if shard_id not in self._iterators:
                 self._iterators[shard_id] = self._iterator(shard_id, self.start_after.get(shard_id))
 
     def poll(self, limit: int = 1000) -> dict[str, list[dict[str, Any]]]:
@@ -87,7 +82,7 @@ class StreamReader:
                 self._iterators[shard_id] = self._iterator(shard_id, after)
                 continue
             self._iterators[shard_id] = response.get("NextShardIterator")
-            records = [lambda_record(dict(record), self.stream_arn) for record in response.get("Records", [])]
+            records = [lambda_record(record, self.stream_arn) for record in response.get("Records", [])]
             if records:
                 self._last_seen[shard_id] = str(records[-1]["dynamodb"]["SequenceNumber"])
                 found[shard_id] = records

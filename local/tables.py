@@ -4,17 +4,13 @@ tests), so the key schema, indexes, stream and TTL are those that deploy."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from local.template import TEMPLATE_PATH, Resolver, TemplateError, load_template
+from local.template import TEMPLATE_PATH, Resolver, TemplateError, load_template, text
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-TABLE_TYPE = "AWS::DynamoDB::Table"
 
 # Table properties of the template not passed to CreateTable, each with why. Any other untranslated
 # property is an error, so a new one is never silently lost.
@@ -24,14 +20,13 @@ IGNORED_TABLE_PROPERTIES: dict[str, str] = {
     "SSESpecification": "no encryption at rest in DynamoDB Local (and its key is a resource of the stack)",
     "DeletionProtectionEnabled": "tests delete their tables",
 }
-_TRANSLATED = {"KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "LocalSecondaryIndexes"}
-_TRANSLATED |= {"BillingMode", "ProvisionedThroughput", "StreamSpecification", "TimeToLiveSpecification"}
+_TRANSLATED = {"KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "BillingMode"}
+_TRANSLATED |= {"ProvisionedThroughput", "StreamSpecification", "TimeToLiveSpecification"}
 
 
 def table_resources(template: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """The template's ``AWS::DynamoDB::Table`` resources by logical id."""
-    resources = template.get("Resources") or {}
-    return {str(name): resource for name, resource in resources.items() if resource.get("Type") == TABLE_TYPE}
+    resources = template["Resources"].items()
+    return {str(name): resource for name, resource in resources if resource["Type"] == "AWS::DynamoDB::Table"}
 
 
 def create_tables_from_template(
@@ -49,22 +44,25 @@ def create_tables_from_template(
     resolver = Resolver(template, parameters, stack_name=prefix)
     names: dict[str, str] = {}
     for logical_id, resource in table_resources(template).items():
-        if "Condition" in resource and not resolver.condition(str(resource["Condition"])):
-            continue
         # Ignored properties are dropped before resolving: they may reference other resources.
         given = resource.get("Properties") or {}
         properties = resolver.resolve({k: v for k, v in given.items() if k not in IGNORED_TABLE_PROPERTIES})
         name = f"{prefix}-{logical_id}"
         try:
             client.create_table(**table_request(logical_id, properties, name))
-        except ClientError as exc:
-            if not (exist_ok and exc.response["Error"]["Code"] == "ResourceInUseException"):
+        except client.exceptions.ResourceInUseException:
+            if not exist_ok:
                 raise
         # DynamoDB Local and moto create a table and its indexes ACTIVE; AWS would take a while.
         client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-        ttl = properties.get("TimeToLiveSpecification")
-        if ttl and str(ttl.get("Enabled")).lower() == "true":
-            _enable_ttl(client, name, str(ttl["AttributeName"]))
+        ttl = properties.get("TimeToLiveSpecification") or {}
+        if text(ttl.get("Enabled", False)) == "true":
+            status = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]["TimeToLiveStatus"]
+            if status not in {"ENABLED", "ENABLING"}:  # on already when an existing table is kept
+                attribute = str(ttl["AttributeName"])
+                client.update_time_to_live(
+                    TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
+                )
         names[logical_id] = name
     return names
 
@@ -86,13 +84,11 @@ def table_request(logical_id: str, properties: Mapping[str, Any], table_name: st
         "BillingMode": billing,
     }
     if provisioned:
-        if "ProvisionedThroughput" not in properties:
-            raise TemplateError(f"{logical_id}: BillingMode PROVISIONED needs ProvisionedThroughput")
         request["ProvisionedThroughput"] = _throughput(properties["ProvisionedThroughput"])
-    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-        if properties.get(key):
-            global_index = provisioned and key == "GlobalSecondaryIndexes"
-            request[key] = [_index(index, provisioned=global_index) for index in properties[key]]
+    if properties.get("GlobalSecondaryIndexes"):
+        request["GlobalSecondaryIndexes"] = [
+            _index(i, provisioned) for i in properties["GlobalSecondaryIndexes"]
+        ]
     if properties.get("StreamSpecification"):
         # CloudFormation enables a stream by its view type alone; the API wants both fields.
         view = properties["StreamSpecification"]["StreamViewType"]
@@ -100,7 +96,7 @@ def table_request(logical_id: str, properties: Mapping[str, Any], table_name: st
     return request
 
 
-def _index(index: Mapping[str, Any], *, provisioned: bool) -> dict[str, Any]:
+def _index(index: Mapping[str, Any], provisioned: bool) -> dict[str, Any]:
     unknown = set(index) - {"IndexName", "KeySchema", "Projection", "ProvisionedThroughput"}
     if unknown:
         raise TemplateError(f"index {index.get('IndexName')}: unsupported properties {sorted(unknown)}")
@@ -112,26 +108,3 @@ def _index(index: Mapping[str, Any], *, provisioned: bool) -> dict[str, Any]:
 
 def _throughput(value: Mapping[str, Any]) -> dict[str, int]:
     return {key: int(value[key]) for key in ("ReadCapacityUnits", "WriteCapacityUnits")}
-
-
-def _enable_ttl(client: DynamoDBClient, table_name: str, attribute: str) -> None:
-    current = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
-    if current.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
-        if current.get("AttributeName") != attribute:
-            raise TemplateError(
-                f"{table_name}: TTL is on {current.get('AttributeName')}, the template says {attribute}"
-            )
-        return
-    client.update_time_to_live(
-        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
-    )
-
-
-def delete_tables(client: DynamoDBClient, names: Iterable[str]) -> None:
-    """Deletes tables, ignoring those already gone."""
-    for name in names:
-        try:
-            client.delete_table(TableName=name)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise

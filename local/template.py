@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,18 +42,14 @@ def _decoded_json(path: str, mtime_ns: int) -> str:
 
 def text(value: Any) -> str:
     """A scalar as CloudFormation passes it around (booleans lower case, numbers as strings)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def parameter_values(template: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    """The value of every parameter given or defaulted, as CloudFormation resolves ``Ref`` to it:
-    a list for a ``CommaDelimitedList``, a string for anything else (``Number`` included)."""
+    """The value of every parameter (each has a default), as CloudFormation resolves ``Ref`` to it: a
+    list for a ``CommaDelimitedList``, a string for anything else (``Number`` included)."""
     values: dict[str, Any] = {}
     for name, declaration in (template.get("Parameters") or {}).items():
-        if name not in given and "Default" not in declaration:
-            continue
         value = given[name] if name in given else declaration["Default"]
         if declaration.get("Type") == "CommaDelimitedList" and not isinstance(value, list):
             value = [part.strip() for part in text(value).split(",")]
@@ -63,24 +58,15 @@ def parameter_values(template: Mapping[str, Any], given: Mapping[str, Any]) -> d
 
 
 class Resolver:
-    """Evaluates the intrinsic functions that need no deployed resource: ``Ref`` to parameters and
-    pseudo parameters, conditions, ``Fn::If`` and ``Fn::Sub``."""
+    """Evaluates the intrinsic functions a table's properties may use before anything is deployed:
+    ``Ref`` to parameters and pseudo parameters, conditions and ``Fn::If``."""
 
     def __init__(
         self, template: Mapping[str, Any], parameters: Mapping[str, Any] | None = None, *, stack_name: str
     ) -> None:
         self.template = template
         self.parameters = parameter_values(template, parameters or {})
-        self.pseudo: dict[str, Any] = {
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NotificationARNs": [],
-            "AWS::StackName": stack_name,
-            "AWS::StackId": stack_name,
-        }
-        self._conditions: dict[str, bool] = {}
+        self.pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::StackName": stack_name}
 
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
@@ -89,23 +75,17 @@ class Resolver:
             return self.pseudo[name]
         if name in self.parameters:
             return self.parameters[name]
-        if name in (self.template.get("Parameters") or {}):
-            raise TemplateError(f"parameter {name} has no Default: pass it in `parameters`")
         raise TemplateError(f"Ref {name}: only parameters and pseudo parameters can be resolved locally")
 
     def condition(self, name: str) -> bool:
-        if name not in self._conditions:
-            conditions = self.template.get("Conditions") or {}
-            if name not in conditions:
-                raise TemplateError(f"unknown condition {name}")
-            self._conditions[name] = self.evaluate(conditions[name])
-        return self._conditions[name]
+        conditions = self.template.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"unknown condition {name}")
+        return self.evaluate(conditions[name])
 
     def evaluate(self, expression: Any) -> bool:
         if isinstance(expression, Mapping) and len(expression) == 1:
             ((function, args),) = expression.items()
-            if function == "Condition":
-                return self.condition(args)
             if function == "Fn::Equals":
                 left, right = (text(self.resolve(arg)) for arg in args)
                 return left == right
@@ -125,24 +105,7 @@ class Resolver:
             if function == "Fn::If":
                 name, when_true, when_false = args
                 return self.resolve(when_true if self.condition(str(name)) else when_false)
-            if function == "Fn::Sub":
-                return self.sub(args)
             if str(function).startswith("Fn::"):
                 raise TemplateError(f"{function} cannot be resolved without a deployed stack")
         resolved = {str(key): self.resolve(item) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not NO_VALUE}
-
-    def sub(self, args: Any) -> str:
-        template, variables = (args[0], self.resolve(args[1])) if isinstance(args, list) else (args, {})
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in variables:
-                return text(variables[name])
-            if "." in name:
-                raise TemplateError(
-                    f"Fn::Sub ${{{name}}}: attributes of resources cannot be resolved locally"
-                )
-            return text(self.ref(name))
-
-        return re.sub(r"\$\{([^}]+)\}", replace, str(template))

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from local.template import text
 from local.worker import PeriodicWorker
 
 if TYPE_CHECKING:
@@ -41,21 +41,13 @@ def ttl_tables(stack: Stack, table_names: Mapping[str, str]) -> list[TtlTable]:
     """The stack's tables with TTL enabled in the template, by the names the functions use."""
     tables = []
     for logical_id in stack.resources_of_type("AWS::DynamoDB::Table"):
-        properties = stack.template["Resources"][logical_id].get("Properties") or {}
-        specification = stack.resolved.get(logical_id, {}).get("TimeToLiveSpecification") or properties.get(
-            "TimeToLiveSpecification"
-        )
-        if not specification or str(specification.get("Enabled", False)).lower() != "true":
-            continue
-        tables.append(
-            TtlTable(
-                logical_id=logical_id,
-                name=table_names.get(logical_id, stack.resources[logical_id]),
-                key_attributes=tuple(str(key["AttributeName"]) for key in properties["KeySchema"]),
-                ttl_attribute=str(specification["AttributeName"]),
-                has_stream=bool(properties.get("StreamSpecification")),
-            )
-        )
+        properties = stack.template["Resources"][logical_id]["Properties"]
+        specification = stack.resolved.get(logical_id, {}).get("TimeToLiveSpecification") or {}
+        if text(specification.get("Enabled", False)) == "true":
+            name = table_names.get(logical_id, stack.resources[logical_id])
+            keys = tuple(str(key["AttributeName"]) for key in properties["KeySchema"])
+            streamed = "StreamSpecification" in properties
+            tables.append(TtlTable(logical_id, name, keys, str(specification["AttributeName"]), streamed))
     return tables
 
 
@@ -74,29 +66,22 @@ def table_of_stream(stream_arn: str) -> str:
 
 class SweptItems:
     """What the sweeper deleted, for the pollers to stamp, under one lock (the sweeper holds
-    :meth:`deleting` until a deletion is recorded). A stamped record's sequence number is remembered, so
+    :attr:`deleting` until a deletion is recorded). A stamped record's sequence number is remembered, so
     the other mappings of the stream stamp it too."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # (key, old image)
+        self.deleting = threading.Lock()
+        self._pending: dict[str, deque[tuple[dict[str, Any], dict[str, Any]]]] = {}  # (key, old image)
         self._stamped: OrderedDict[tuple[str, str], None] = OrderedDict()
 
-    @contextmanager
-    def deleting(self) -> Iterator[None]:
-        with self._lock:
-            yield
-
     def record(self, table: str, key: Mapping[str, Any], old_image: Mapping[str, Any]) -> None:
-        """With :meth:`deleting` held."""
-        pending = self._pending.setdefault(table, [])
-        if len(pending) >= MAX_PENDING_PER_TABLE:
-            pending.pop(0)
+        """With :attr:`deleting` held."""
+        pending = self._pending.setdefault(table, deque(maxlen=MAX_PENDING_PER_TABLE))
         pending.append((_plain(key), _plain(old_image)))
 
     def pending(self, table: str) -> int:
         """Deletions of this table no REMOVE record has matched yet."""
-        with self._lock:
+        with self.deleting:
             return len(self._pending.get(table, []))
 
     def stamp(self, stream_arn: str, records: Sequence[dict[str, Any]]) -> int:
@@ -105,7 +90,7 @@ class SweptItems:
             return 0  # no need to wait for a sweep in progress
         table = table_of_stream(stream_arn)
         stamped = 0
-        with self._lock:
+        with self.deleting:
             for record in records:
                 if record.get("eventName") != "REMOVE":
                     continue
@@ -123,10 +108,8 @@ class SweptItems:
 
     def _match(self, table: str, change: Mapping[str, Any]) -> bool:
         pending = self._pending.get(table)
-        if not pending or not change.get("Keys") or not change.get("OldImage"):
-            return False
-        deletion = (_plain(change["Keys"]), _plain(change["OldImage"]))
-        if deletion in pending:
+        deletion = (_plain(change.get("Keys") or {}), _plain(change.get("OldImage") or {}))
+        if pending and deletion in pending:
             pending.remove(deletion)  # the first one: a stream keeps a key's changes in order
             return True
         return False
@@ -150,15 +133,13 @@ class TtlSweeper(PeriodicWorker):
         self.clock = clock
         super().__init__("ttl-sweeper", interval if self.tables else 0)
 
-    def tick(self) -> None:
-        self.sweep_once()
-
     def sweep_once(self) -> int:
-        """Deletes every item expired now; returns how many."""
         deleted = sum(self._sweep(table) for table in self.tables)
         if deleted:
             log.info("TTL: %d expired item(s) deleted", deleted)
         return deleted
+
+    tick = sweep_once
 
     def _sweep(self, table: TtlTable) -> int:
         now = int(self.clock())
@@ -172,19 +153,11 @@ class TtlSweeper(PeriodicWorker):
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {":number": {"S": "N"}, ":now": {"N": str(now)}},
         }
-        deleted = 0
-        while True:
-            page = self.client.scan(**scan)
-            for key in page.get("Items", []):
-                deleted += self._delete(table, key, now)
-            if "LastEvaluatedKey" not in page:
-                return deleted
-            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self.client.get_paginator("scan").paginate(**scan)
+        return sum(self._delete(table, key, now) for page in pages for key in page.get("Items", []))
 
     def _delete(self, table: TtlTable, key: dict[str, Any], now: int) -> int:
-        from botocore.exceptions import ClientError  # noqa: PLC0415 (`python -m local --help` stays light)
-
-        with self.swept.deleting():
+        with self.swept.deleting:
             try:
                 response = self.client.delete_item(
                     TableName=table.name,
@@ -195,10 +168,8 @@ class TtlSweeper(PeriodicWorker):
                     ExpressionAttributeValues={":now": {"N": str(now)}},
                     ReturnValues="ALL_OLD",
                 )
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    return 0
-                raise
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return 0
             old_image = response.get("Attributes")
             if old_image and table.has_stream:
                 self.swept.record(table.name, key, old_image)

@@ -39,22 +39,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
 
 
 TESTS = Path(__file__).resolve().parent
-# The marks of the tiers that need a JVM; `make fuzz` (pytest -m fuzz) runs the contract tier too.
-TIER_MARKS = {
-    "e2e": ("e2e",),
-    "contract": ("contract", "fuzz"),
-    "browser": ("browser",),
-    "ddblocal": ("ddblocal",),
-}
+JVM_TIERS = ("e2e", "contract", "browser", "ddblocal")  # each marked with its name
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
-            item.add_marker(pytest.mark.fuzz)
         tier = Path(item.path).resolve().relative_to(TESTS).parts[0]
-        for mark in TIER_MARKS.get(tier, ()):
-            item.add_marker(getattr(pytest.mark, mark))
+        if tier in JVM_TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+        # `make fuzz` (pytest -m fuzz) runs the property tests and the contract tier.
+        if tier == "contract" or getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.fuzz)
 
 
 @pytest.fixture(autouse=True)
@@ -116,18 +111,23 @@ def ddb_local(ddblocal_runtime: Runtime) -> Iterator[DynamoDBLocal]:
         yield instance
 
 
-def tier_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
+@pytest.fixture(scope="package")
+def stack_args() -> list[str]:
+    """Options a tier passes its stack (``python -m local <options>``)."""
+    return []
+
+
+def tier_stack(
+    tmp_path_factory: pytest.TempPathFactory, stack_args: list[str], ddblocal_runtime: Runtime
+) -> Iterator[LocalProcess]:
     """``python -m local`` for one tier; at the end it must stop on SIGTERM with exit code 0. Each tier
     declares it as its own package fixture (``local_stack = tier_stack_fixture()``): a package fixture is
     scoped to the package whose conftest defines it, so one defined here would be one stack for all tiers,
     and one tier's load (the contract tier's fuzzing) would delay the next tier's events."""
-    if os.environ.get(SKIP_DDBLOCAL_ENV) == "1":
-        pytest.skip(f"{SKIP_DDBLOCAL_ENV}=1: the local stack needs DynamoDB Local")
-    with running(tmp_path_factory.mktemp("stack"), "stack") as process:
+    with running(tmp_path_factory.mktemp("stack"), "stack", *stack_args) as process:
         yield process
         assert process.terminate() == 0, process.output()
 
 
-def tier_stack_fixture() -> Any:
-    """`tier_stack` as a package fixture of the conftest that calls this."""
-    return pytest.fixture(scope="package", name="local_stack")(tier_stack)
+def tier_stack_fixture(name: str = "local_stack") -> Any:
+    return pytest.fixture(scope="package", name=name)(tier_stack)

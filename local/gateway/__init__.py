@@ -7,12 +7,5 @@ from local.gateway.payload import HttpRequest, HttpResponse
 from local.gateway.routes import ApiDefinition
 from local.gateway.server import MAX_REQUEST_HEAD_BYTES, GatewayServer
 
-__all__ = [
-    "MAX_BODY_BYTES",
-    "MAX_REQUEST_HEAD_BYTES",
-    "ApiDefinition",
-    "Gateway",
-    "GatewayServer",
-    "HttpRequest",
-    "HttpResponse",
-]
+__all__ = ["MAX_BODY_BYTES", "MAX_REQUEST_HEAD_BYTES", "ApiDefinition", "Gateway", "GatewayServer"]
+__all__ += ["HttpRequest", "HttpResponse"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from local.functions import FunctionError, Invocable
@@ -19,7 +19,7 @@ from local.gateway.payload import (
     gateway_error,
     translate_response,
 )
-from local.gateway.routes import ApiDefinition, ApiDefinitionError, CorsConfig, Route, Throttle
+from local.gateway.routes import ApiDefinition, CorsConfig, Route, Throttle
 
 log = logging.getLogger("local.gateway")
 access_log = logging.getLogger("local.access")
@@ -46,18 +46,15 @@ class Gateway:
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self.api: ApiDefinition | None = None
         self.functions: Mapping[str, Invocable] = {}
-        self.authorizer_cache = AuthorizerCache(clock)
-        self._bucket: TokenBucket | None = None
+        # The authorizer's answers by identity: (expiry, allowed, context).
+        self._decisions: dict[tuple[str, ...], tuple[float, bool, dict[str, Any]]] = {}
+        self._tokens, self._refilled, self._lock = 0.0, 0.0, threading.Lock()  # the stage's throttling
         self._local_routes: dict[tuple[str, str], LocalRoute] = {}
         self._clock = clock
 
     def configure(self, api: ApiDefinition, functions: Mapping[str, Invocable]) -> None:
-        missing = {route.function for route in api.routes} | {a.function for a in api.authorizers.values()}
-        missing -= set(functions)
-        if missing:
-            raise ApiDefinitionError(f"functions {sorted(missing)} are not loaded")
         self.functions = functions
-        self._bucket = TokenBucket(api.throttle, self._clock) if api.throttle else None
+        self._tokens, self._refilled = float(api.throttle.burst if api.throttle else 0), self._clock()
         self.api = api
 
     def add_local_route(self, method: str, path: str, handler: LocalRoute) -> None:
@@ -86,9 +83,10 @@ class Gateway:
         try:
             if len(request.body) > MAX_BODY_BYTES:
                 raise _Answered(413, "Request Entity Too Large")
-            if api.cors is not None and _is_preflight(request):
+            asked = request.header("origin"), request.header("access-control-request-method")
+            if api.cors is not None and request.method == "OPTIONS" and None not in asked:
                 return _preflight(api.cors, request), "preflight"
-            if self._bucket is not None and not self._bucket.take():
+            if api.throttle is not None and not self._take_token(api.throttle):
                 raise _Answered(429, "Too Many Requests")
             found = api.find_route(request.method, request.raw_path)
             local = self._local_routes.get((request.method, request.raw_path))
@@ -118,21 +116,35 @@ class Gateway:
         """The authorizer's context; 401 without an identity (the authorizer is not called), 403 if denied."""
         assert route.authorizer is not None
         config = api.authorizers[route.authorizer]
-        identity = identity_values(request, config.identity_sources)
-        if identity is None:
+        identity = [
+            request.header(source.removeprefix("$request.header.")) or ""
+            for source in config.identity_sources
+        ]
+        if not all(identity):
             raise _Answered(401, "Unauthorized")
         key = (config.name, *identity)
-        decision = self.authorizer_cache.get(key)
-        if decision is None:
+        expiry, allowed, context = self._decisions.get(key, (0.0, False, {}))
+        if self._clock() >= expiry:
             event = build_authorizer_event(
                 request, api, route, path_parameters=parameters, identity=identity, facts=facts
             )
-            decision = self._call(config.function, event, authorizer_decision)
-            self.authorizer_cache.put(key, *decision, config.ttl_seconds)
-        allowed, context = decision
+            allowed, context = self._call(config.function, event, authorizer_decision)
+            if config.ttl_seconds > 0:
+                self._decisions[key] = (self._clock() + config.ttl_seconds, allowed, context)
         if not allowed:
             raise _Answered(403, "Forbidden")
         return context
+
+    def _take_token(self, throttle: Throttle) -> bool:
+        """Default route throttling: ``burst`` requests at once, refilled at ``rate`` per second."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(throttle.burst), self._tokens + (now - self._refilled) * throttle.rate)
+            self._refilled = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
 
     def _call(self, function: str, event: dict[str, Any], read: Callable[[Any], Result]) -> Result:
         """``read`` of what the function returns; its error, or a result ``read`` refuses, is a 500."""
@@ -143,56 +155,6 @@ class Gateway:
         except InvalidResponse as exc:
             log.error("%s returned an invalid response: %s", function, exc)
             raise _Answered(500, "Internal Server Error") from exc
-
-
-class AuthorizerCache:
-    """The authorizer's answers (allowed, context) per identity, each kept ``ttl`` seconds."""
-
-    def __init__(self, clock: Clock = time.monotonic) -> None:
-        self._clock = clock
-        self._entries: dict[tuple[str, ...], tuple[float, bool, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, ...]) -> tuple[bool, dict[str, Any]] | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and self._clock() < entry[0]:
-                return entry[1], entry[2]
-            self._entries.pop(key, None)
-            return None
-
-    def put(self, key: tuple[str, ...], allowed: bool, context: dict[str, Any], ttl: int) -> None:
-        if ttl > 0:
-            with self._lock:
-                self._entries[key] = (self._clock() + ttl, allowed, context)
-
-
-class TokenBucket:
-    """The stage's default route throttling: ``burst`` requests at once, refilled at ``rate`` per second."""
-
-    def __init__(self, throttle: Throttle, clock: Clock = time.monotonic) -> None:
-        self._throttle = throttle
-        self._clock = clock
-        self._tokens = float(throttle.burst)
-        self._updated = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            refill = (now - self._updated) * self._throttle.rate
-            self._tokens = min(float(self._throttle.burst), self._tokens + refill)
-            self._updated = now
-            if self._tokens < 1:
-                return False
-            self._tokens -= 1
-            return True
-
-
-def identity_values(request: HttpRequest, sources: Sequence[str]) -> list[str] | None:
-    """The identity source headers' values, or None if one is missing or empty."""
-    values = [request.header(source.removeprefix("$request.header.")) or "" for source in sources]
-    return values if all(values) else None
 
 
 def authorizer_decision(result: Any) -> tuple[bool, dict[str, Any]]:
@@ -206,11 +168,6 @@ def authorizer_decision(result: Any) -> tuple[bool, dict[str, Any]]:
     if not isinstance(allowed, bool):
         raise InvalidResponse("isAuthorized is not a boolean")
     return allowed, context
-
-
-def _is_preflight(request: HttpRequest) -> bool:
-    asked = request.header("origin"), request.header("access-control-request-method")
-    return request.method == "OPTIONS" and None not in asked
 
 
 def _preflight(cors: CorsConfig, request: HttpRequest) -> HttpResponse:

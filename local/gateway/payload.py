@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from local.gateway.routes import ApiDefinition, Route
-from local.template import text
+from local.template import ACCOUNT_ID, REGION, text
 
 HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2: methods and header names
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110 §5.5: not in a header value
@@ -84,12 +84,6 @@ class RequestFacts:
         return cls(request_id(), now, f"Root=1-{int(now):08x}-{secrets.token_hex(12)}")
 
 
-def is_text(content_type: str | None) -> bool:
-    """Whether API Gateway passes a body of this type as text (else it is base64-encoded)."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media.startswith("text/") or media.endswith(("+json", "+xml")) or media in _TEXT_TYPES
-
-
 def build_event(
     request: HttpRequest,
     api: ApiDefinition,
@@ -108,7 +102,11 @@ def build_event(
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
     event["isBase64Encoded"] = False
-    if request.body and is_text(event["headers"].get("content-type")):
+    # API Gateway passes a body of a text type as text, any other base64-encoded.
+    media = event["headers"].get("content-type", "").split(";", 1)[0].strip().lower()
+    if request.body and (
+        media.startswith("text/") or media.endswith(("+json", "+xml")) or media in _TEXT_TYPES
+    ):
         with contextlib.suppress(UnicodeDecodeError):  # text that is not UTF-8 goes base64-encoded
             event["body"] = request.body.decode("utf-8")
     if request.body and "body" not in event:
@@ -126,7 +124,7 @@ def build_authorizer_event(
     facts: RequestFacts,
 ) -> dict[str, Any]:
     """The payload format 2.0 event of a Lambda REQUEST authorizer."""
-    stage_arn = f"arn:aws:execute-api:{api.region}:{api.account_id}:{api.api_id}/$default"
+    stage_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api.api_id}/$default"
     return _request_fields(request, api, route, facts) | {
         "type": "REQUEST",
         "routeArn": f"{stage_arn}/{request.method}{request.raw_path}",
@@ -162,7 +160,7 @@ def _request_fields(
     if request.raw_query:
         event["queryStringParameters"] = request.query
     event["requestContext"] = {
-        "accountId": api.account_id,
+        "accountId": ACCOUNT_ID,
         "apiId": api.api_id,
         "domainName": domain,
         "domainPrefix": domain.split(".", 1)[0],

@@ -71,9 +71,7 @@ class CorsConfig:
         for allowed in self.allow_origins:
             if allowed == "*":
                 return origin if self.allow_credentials else "*"
-            if allowed.lower() == origin.lower() or (
-                "*" in allowed and fnmatch.fnmatchcase(origin.lower(), allowed.lower())
-            ):
+            if fnmatch.fnmatchcase(origin.lower(), allowed.lower()):  # "*" matches any text
                 return origin
         return None
 
@@ -89,8 +87,6 @@ class ApiDefinition:
     """What the gateway serves: routes (most specific first), authorizers, CORS and throttling."""
 
     api_id: str
-    account_id: str
-    region: str
     routes: tuple[Route, ...]
     authorizers: Mapping[str, AuthorizerConfig]
     cors: CorsConfig | None = None
@@ -101,10 +97,7 @@ class ApiDefinition:
         cls,
         body: Mapping[str, Any],
         functions_by_arn: Mapping[str, str],
-        *,
         api_id: str,
-        account_id: str,
-        region: str,
         stage: Mapping[str, Any] | None = None,
     ) -> ApiDefinition:
         """From the OpenAPI body of an ``AWS::ApiGatewayV2::Api`` and its stage's properties;
@@ -123,11 +116,8 @@ class ApiDefinition:
                 continue
             if settings.get("type") != "request" or not _boolean(settings.get("enableSimpleResponses")):
                 raise ApiDefinitionError(f"authorizer {name}: only Lambda authorizers with simple responses")
-            identity = settings.get("identitySource") or []
+            identity = settings.get("identitySource") or []  # headers only, as the template's
             sources = tuple([identity] if isinstance(identity, str) else identity)
-            for source in sources:
-                if not source.startswith("$request.header."):
-                    raise ApiDefinitionError(f"authorizer {name}: identity source {source} is not emulated")
             function = function_for(settings.get("authorizerUri"), f"authorizer {name}")
             ttl = int(settings.get("authorizerResultTtlInSeconds", 0) or 0)
             authorizers[name] = AuthorizerConfig(name, function, sources, ttl)
@@ -137,8 +127,7 @@ class ApiDefinition:
             for method, operation in operations.items():
                 if not isinstance(operation, Mapping) or "x-amazon-apigateway-integration" not in operation:
                     continue
-                verb, route_path = method.upper(), path
-                where = f"{verb} {route_path}"
+                where = f"{method.upper()} {path}"
                 if method not in _HTTP_METHODS or "+}" in path or path == "/$default":
                     raise ApiDefinitionError(f"{where}: ANY, greedy and $default routes are not emulated")
                 integration = operation["x-amazon-apigateway-integration"]
@@ -149,11 +138,8 @@ class ApiDefinition:
                     raise ApiDefinitionError(f"{where}: payload format {version} is not emulated (2.0 is)")
                 security = operation.get("security", body.get("security")) or []
                 names = [name for requirement in security for name in requirement if name != "NONE"]
-                unknown = [name for name in names if name not in authorizers]
-                if unknown:
-                    raise ApiDefinitionError(f"{where}: unknown authorizer {unknown[0]}")
                 function = function_for(integration.get("uri"), where)
-                routes.append(Route(verb, route_path, function, next(iter(names), None)))
+                routes.append(Route(method.upper(), path, function, next(iter(names), None)))
 
         cors = body.get("x-amazon-apigateway-cors")
         throttling = (stage or {}).get("DefaultRouteSettings") or {}
@@ -163,9 +149,7 @@ class ApiDefinition:
                 int(throttling["ThrottlingBurstLimit"]), float(throttling["ThrottlingRateLimit"])
             )
         routes.sort(key=lambda route: route.rank)
-        return cls(
-            api_id, account_id, region, tuple(routes), authorizers, _cors(cors) if cors else None, throttle
-        )
+        return cls(api_id, tuple(routes), authorizers, _cors(cors) if cors else None, throttle)
 
     def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:  # most specific first

@@ -55,10 +55,8 @@ class GatewayServer(ThreadingHTTPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
-    def serve_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="gateway", daemon=True)
-        thread.start()
-        return thread
+    def serve_in_thread(self) -> None:
+        threading.Thread(target=self.serve_forever, name="gateway", daemon=True).start()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that goes away is not an error of the gateway (socketserver would print a traceback)."""

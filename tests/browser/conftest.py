@@ -1,20 +1,19 @@
-"""Browser tier: the local stack's pages (``local_stack``) in Debian's headless Chromium (``.ci/run``
+"""Browser tier: the local stack's pages (``stack``) in Debian's headless Chromium (``.ci/run``
 installs it), driven by Playwright; it reaches nothing but 127.0.0.1: the stack, and a site on another
 origin that embeds the widget (allowed by the stack's AllowedOrigins, as a customer's frontend would be)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from local.process import LocalProcess, running
+from local.process import LocalProcess
 from tests.browser.pages import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, PageLog, Visit
 from tests.browser.sites import Backend, OtherSite
-from tests.conftest import SKIP_DDBLOCAL_ENV
+from tests.conftest import tier_stack_fixture
 
 # The stack shares the machine with the browser and the tests: a result a page shows after a request
 # through the gateway and a function may take longer than Playwright's default 5 s to appear.
@@ -30,19 +29,12 @@ def other_site() -> Iterator[OtherSite]:
 
 
 @pytest.fixture(scope="package")
-def local_stack(tmp_path_factory: pytest.TempPathFactory, other_site: OtherSite) -> Iterator[LocalProcess]:
-    """The tier's stack, with ``other_site`` among its AllowedOrigins (it adds its own origins)."""
-    if os.environ.get(SKIP_DDBLOCAL_ENV) == "1":
-        pytest.skip(f"{SKIP_DDBLOCAL_ENV}=1: the local stack needs DynamoDB Local")
-    origins = f"AllowedOrigins={other_site.origin}"
-    with running(tmp_path_factory.mktemp("stack"), "stack", "--parameter", origins) as process:
-        yield process
-        assert process.terminate() == 0, process.output()
+def stack_args(other_site: OtherSite) -> list[str]:
+    """``other_site`` among the stack's AllowedOrigins (the stack adds its own origins)."""
+    return ["--parameter", f"AllowedOrigins={other_site.origin}"]
 
 
-@pytest.fixture(scope="package")
-def stack(local_stack: LocalProcess) -> LocalProcess:
-    return local_stack
+stack = tier_stack_fixture("stack")
 
 
 @pytest.fixture(scope="package")

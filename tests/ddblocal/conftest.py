@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import pytest
 
 from local.ddblocal import DynamoDBLocal
-from local.tables import create_tables_from_template, delete_tables
+from local.tables import create_tables_from_template
 from tests.conftest import Runtime
 
 if TYPE_CHECKING:
@@ -30,4 +30,5 @@ def ddb_tables(ddb_local: DynamoDBLocal) -> Iterator[Tables]:
     client = ddb_local.client()
     names = create_tables_from_template(client, prefix=f"t{uuid.uuid4().hex[:12]}")
     yield Tables(client, names)
-    delete_tables(client, names.values())
+    for name in names.values():
+        client.delete_table(TableName=name)

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from local.process import LocalProcess
+from local.template import ROOT  # noqa: F401 (the tier's tests import it from here)
 from tests.conftest import tier_stack_fixture
 from tests.e2e.emulator import EventLog
 
-local_stack = tier_stack_fixture()
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="package")
-def stack(local_stack: LocalProcess) -> LocalProcess:
-    return local_stack
+stack = tier_stack_fixture("stack")
 
 
 @pytest.fixture(scope="package")

@@ -16,11 +16,15 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from local.__main__ import curl_lines
 from local.process import LocalProcess, running
 from tests.conftest import SKIP_DDBLOCAL_ENV
 from tests.e2e.conftest import ROOT
 from tests.e2e.emulator import EventLog, wait_until
+
+
+def curl_lines(banner: str) -> list[str]:
+    """The shell lines of the start banner (what a user pastes)."""
+    return [line for line in banner.splitlines() if line.startswith(("export ", "TOKEN=", "curl "))]
 
 
 def unique(prefix: str) -> str:

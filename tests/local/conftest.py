@@ -8,7 +8,6 @@ from unittest import mock
 
 import pytest
 
-from local.cloud import Stack
 from local.gateway import ApiDefinition, Gateway
 from local.harness import Harness, in_process
 from tests.conftest import TEST_ENV
@@ -22,11 +21,6 @@ def template() -> Iterator[Harness]:
     """The template deployed in moto, its functions and its API (once per module)."""
     with mock.patch.dict(os.environ, TEST_ENV), in_process("gateway-test") as harness:
         yield harness
-
-
-@pytest.fixture(scope="module")
-def template_stack(template: Harness) -> Stack:
-    return template.stack
 
 
 @pytest.fixture(scope="module")

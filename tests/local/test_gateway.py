@@ -208,7 +208,7 @@ def test_literal_routes_win_over_path_variables() -> None:
         Route("GET", "/items/{id}", "ById"),
         Route("GET", "/items/special", "Special"),
     )
-    api = ApiDefinition("a", "1", "us-east-1", tuple(sorted(routes, key=lambda r: r.rank)), {})
+    api = ApiDefinition("a", tuple(sorted(routes, key=lambda r: r.rank)), {})
     assert api.find_route("GET", "/items/special") == (routes[1], {})
     assert api.find_route("GET", "/items/7") == (routes[0], {"id": "7"})
     assert api.find_route("GET", "/items/a/b") is None
@@ -227,7 +227,7 @@ def test_routes_the_template_does_not_use_are_refused(template: Harness, method:
     body["paths"][path] = {method: next(iter(body["paths"]["/v1/health"].values()))}
     by_arn = {function.arn: logical_id for logical_id, function in template.functions.items()}
     with pytest.raises(ApiDefinitionError, match="not emulated"):
-        ApiDefinition.from_openapi(body, by_arn, api_id="a", account_id="123456789012", region="us-east-1")
+        ApiDefinition.from_openapi(body, by_arn, "a")
 
 
 # ------------------------------------------------------------------------------------- responses
@@ -460,7 +460,7 @@ def test_authorizers_without_simple_responses_are_refused(template: Harness) -> 
         scheme["x-amazon-apigateway-authorizer"]["enableSimpleResponses"] = False
     by_arn = {function.arn: logical_id for logical_id, function in template.functions.items()}
     with pytest.raises(ApiDefinitionError, match="simple responses"):
-        ApiDefinition.from_openapi(body, by_arn, api_id="a", account_id="123456789012", region="us-east-1")
+        ApiDefinition.from_openapi(body, by_arn, "a")
 
 
 # ---------------------------------------------------------------------------------- other limits

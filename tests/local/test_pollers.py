@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.cloud import Stack
+from local.harness import Harness
 from local.pollers import MappingConfig, StreamPoller, sqs_sender
 from tests.conftest import TEST_ENV
 from tests.local.fakes import FakeFunction
@@ -104,7 +104,8 @@ def drive(poller: StreamPoller, clock: Clock, rounds: int = 30) -> None:
         clock.now += 5
 
 
-def test_mapping_settings_from_the_template(template_stack: Stack) -> None:
+def test_mapping_settings_from_the_template(template: Harness) -> None:
+    template_stack = template.stack
     mappings = {
         logical_id: MappingConfig.from_properties(logical_id, properties)
         for logical_id, properties in template_stack.event_source_mappings.items()

@@ -259,7 +259,7 @@ def test_a_user_retract_is_never_taken_for_a_ttl_removal(world: World) -> None:
 def test_an_unswept_removal_with_the_key_of_a_recorded_deletion_is_not_stamped() -> None:
     swept = SweptItems()
     key = {"pk": {"S": "p#r"}, "sk": {"S": "u"}}
-    with swept.deleting():
+    with swept.deleting:
         swept.record("table", key, {**key, "version": {"N": "2"}, "expires_at": {"N": "10"}})
     arn = "arn:aws:dynamodb:us-east-1:123456789012:table/table/stream/2026"
 

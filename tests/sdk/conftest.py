@@ -19,11 +19,10 @@ from feedback_client import FeedbackClient
 from feedback_operator.cli import main as operator_main
 from feedbackctl.cli import app
 from local.process import LocalProcess
+from local.template import ROOT
 from tests.conftest import tier_stack_fixture
 
 local_stack = tier_stack_fixture()
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="package")
@@ -45,21 +44,9 @@ def client(credentials: dict[str, Any]) -> Iterator[FeedbackClient]:
 def new_project_key(credentials: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
     """A project of its own and an API key for it, made as an operator makes them (feedback-operator)."""
     project = f"p-{uuid.uuid4().hex[:12]}"
-    created = operator_main(
-        [
-            "keys",
-            "create",
-            "--table",
-            credentials["api_keys_table"],
-            "--endpoint-url",
-            credentials["dynamodb_endpoint_url"],
-            "--region",
-            credentials["aws_region"],
-            "--project",
-            project,
-        ]
-    )
-    assert created == 0, capsys.readouterr().err
+    table, endpoint = credentials["api_keys_table"], credentials["dynamodb_endpoint_url"]
+    options = ["--table", table, "--endpoint-url", endpoint, "--region", credentials["aws_region"]]
+    assert operator_main(["keys", "create", *options, "--project", project]) == 0, capsys.readouterr().err
     return project, str(json.loads(capsys.readouterr().out)["api_key"])
 
 
@@ -75,24 +62,14 @@ class Ran:
 
 def feedbackctl(endpoint: str, api_key: str, *args: str) -> Ran:
     """``feedbackctl <args>`` in-process, configured through the environment."""
-    result = CliRunner().invoke(
-        app,
-        list(args),
-        env={"FEEDBACK_ENDPOINT": endpoint, "FEEDBACK_API_KEY": api_key, "COLUMNS": "200"},
-        catch_exceptions=False,
-    )
+    environment = {"FEEDBACK_ENDPOINT": endpoint, "FEEDBACK_API_KEY": api_key, "COLUMNS": "200"}
+    result = CliRunner().invoke(app, list(args), env=environment, catch_exceptions=False)
     return Ran(result.exit_code, result.stdout, result.stderr)
 
 
 def feedbackctl_process(*args: str, env: dict[str, str] | None = None) -> Ran:
     """``python -m feedbackctl <args>`` as a subprocess: what a shell sees (exit status, stderr)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "feedbackctl", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), **(env or {})},
-    )
-    return Ran(result.returncode, result.stdout, result.stderr)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), **(env or {})}
+    command = [sys.executable, "-m", "feedbackctl", *args]
+    ran = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, env=env)
+    return Ran(ran.returncode, ran.stdout, ran.stderr)

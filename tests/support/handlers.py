@@ -15,19 +15,16 @@ from local.functions import import_file, lambda_context
 from tests.support.aws_limits import LAMBDA_MAX_RESPONSE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "events"
-FUNCTIONS = ROOT / "functions"
 
 
 def load_function(name: str) -> ModuleType:
     """functions/<name>/app.py as a module of its own, imported once."""
     module_name = f"function_{name}_app"
-    return sys.modules.get(module_name) or import_file(module_name, FUNCTIONS / name / "app.py")
+    return sys.modules.get(module_name) or import_file(module_name, ROOT / "functions" / name / "app.py")
 
 
 def sample_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
-    return event
+    return dict(json.loads((ROOT / "events" / f"{name}.json").read_text()))
 
 
 def http_event(

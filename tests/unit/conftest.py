@@ -13,8 +13,7 @@ from tests.support.clock import ManualClock
 
 
 def new_key(kms: Any) -> str:
-    key_id: str = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
-    return key_id
+    return str(kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"])
 
 
 @pytest.fixture
