@@ -144,6 +144,72 @@ def test_the_list_covers_every_function() -> None:
     assert {"submit_feedback", "query", "stats", "publish_events"} <= set(FUNCTIONS)
 
 
+def test_the_first_submit_imports_no_pyjwt_and_no_boto3() -> None:
+    """The token check parses and verifies tokens itself; PyJWT is for the JWKS route only."""
+    code = """
+import base64, json, sys
+import app
+from botocore.stub import Stubber
+from feedback_core import aws
+
+event = json.loads(sys.argv[1])
+kms, dynamodb = Stubber(aws.kms()), Stubber(aws.dynamodb())
+kms.add_response("get_public_key", {"KeyId": sys.argv[2], "PublicKey": base64.b64decode(sys.argv[3])})
+dynamodb.add_response("update_item", {})
+kms.activate()
+dynamodb.activate()
+
+class Context:
+    function_name = "SubmitFeedbackFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SubmitFeedbackFunction"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+response = app.lambda_handler(event, Context())
+assert response["statusCode"] == 201, response
+print(json.dumps(sorted(sys.modules)))
+"""
+    event, key_id, der = _valid_submit()
+    modules = set(
+        json.loads(
+            run_python(
+                "submit_feedback",
+                code,
+                json.dumps(event),
+                key_id,
+                der,
+                POWERTOOLS_TRACE_DISABLED="true",
+                TOKEN_VERIFY_KEY_IDS=key_id,
+                TOKEN_ISSUER="tests",
+                FEEDBACK_TABLE="feedback",
+            ).splitlines()[-1]
+        )
+    )
+    assert "feedback_core.tokens" in modules  # the token was checked
+    assert _loaded(modules, ("jwt", *NEVER)) == []
+
+
+def _valid_submit() -> tuple[dict[str, object], str, str]:
+    """An API Gateway event of a valid submit, its token signed by a key made in moto, and that key's
+    id and DER public key (base64)."""
+    import base64  # noqa: PLC0415
+
+    import boto3  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    from feedback_core.models import TokenRequest  # noqa: PLC0415
+    from feedback_core.tokens import TokenIssuer  # noqa: PLC0415
+
+    event = json.loads((ROOT / "events" / "http_submit_feedback.json").read_text())
+    with mock_aws():
+        kms = boto3.client("kms", region_name="us-east-1")
+        key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+        token = TokenIssuer(kms, key_id, "tests", 3600).issue("tests", TokenRequest(run_id="run-1"))
+        der = kms.get_public_key(KeyId=key_id)["PublicKey"]
+    event["headers"]["x-feedback-token"] = token.feedback_token
+    return event, key_id, base64.b64encode(der).decode()
+
+
 TRACED_CALL = """
 import json, sys
 import app
