@@ -144,9 +144,23 @@ def test_the_list_covers_every_function() -> None:
     assert {"submit_feedback", "query", "stats", "publish_events"} <= set(FUNCTIONS)
 
 
+LAMBDA_CONTEXT = """
+class LambdaContext:
+    memory_limit_in_mb = 512
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+    def __init__(self, name):
+        self.function_name = name
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+"""
+"""What a child interpreter passes its handler as Lambda's context."""
+
+
 def test_the_first_submit_imports_no_pyjwt_and_no_boto3() -> None:
     """The token check parses and verifies tokens itself; PyJWT is for the JWKS route only."""
-    code = """
+    code = (
+        LAMBDA_CONTEXT
+        + """
 import base64, json, sys
 import app
 from botocore.stub import Stubber
@@ -159,16 +173,11 @@ dynamodb.add_response("update_item", {})
 kms.activate()
 dynamodb.activate()
 
-class Context:
-    function_name = "SubmitFeedbackFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SubmitFeedbackFunction"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-
-response = app.lambda_handler(event, Context())
+response = app.lambda_handler(event, LambdaContext("SubmitFeedbackFunction"))
 assert response["statusCode"] == 201, response
 print(json.dumps(sorted(sys.modules)))
 """
+    )
     event, key_id, der = _valid_submit()
     modules = set(
         json.loads(
@@ -210,7 +219,9 @@ def _valid_submit() -> tuple[dict[str, object], str, str]:
     return event, key_id, base64.b64encode(der).decode()
 
 
-TRACED_CALL = """
+TRACED_CALL = (
+    LAMBDA_CONTEXT
+    + """
 import json, sys
 import app
 from aws_lambda_powertools import Tracer
@@ -231,14 +242,10 @@ from aws_xray_sdk.core import xray_recorder
 emitter = Recording()
 xray_recorder.configure(emitter=emitter)
 event = json.loads(sys.argv[1])
-class Context:
-    function_name = "meta"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:meta"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-response = app.lambda_handler(event, Context())
+response = app.lambda_handler(event, LambdaContext("meta"))
 print(json.dumps({"status": response["statusCode"], "segments": emitter.names}))
 """
+)
 
 
 @pytest.mark.parametrize("disabled", [None, "false"])
