@@ -95,15 +95,11 @@ def _dashboard_page() -> str:
     return page.replace("{" + WIDGET + "}", f"v1/widget.js?v={_web_files()[WIDGET].version}")
 
 
-def _serve(
-    found: StaticFile, extra_headers: dict[str, str] | None = None, *, version: str | None = None
-) -> Response[str]:
-    """The file; `version` is the `?v=` of a route that declares it, else it is read from the request."""
+def _serve(found: StaticFile, extra_headers: dict[str, str] | None = None) -> Response[str]:
     event = app.current_event
-    requested = version if version is not None else event.get_query_string_value("v")
     return static_response(
         found,
-        versioned=requested == found.version,
+        versioned=event.get_query_string_value("v") == found.version,
         accept_encoding=event.get_header_value("accept-encoding", ""),
         if_none_match=event.get_header_value("if-none-match", ""),
         headers=extra_headers,
@@ -165,10 +161,11 @@ WidgetVersion = Annotated[
 
 
 @app.get("/v1/widget.js", summary="The web widget: the custom element <feedback-widget>")
-def widget(version: WidgetVersion = None) -> Response[str]:
+def widget(_version: WidgetVersion = None) -> Response[str]:
     # Any site may load it (a module script is fetched with CORS); API Gateway's CORS settings still
-    # decide which origins may then call the API with a token.
-    return _serve(_web_files()[WIDGET], {"Cross-Origin-Resource-Policy": "cross-origin"}, version=version)
+    # decide which origins may then call the API with a token. `?v=` is declared for the OpenAPI document;
+    # `_serve` reads it from the request, as for every versioned file.
+    return _serve(_web_files()[WIDGET], {"Cross-Origin-Resource-Policy": "cross-origin"})
 
 
 # The dashboard is a page of this stack, not part of the API: it stays out of the OpenAPI document.
